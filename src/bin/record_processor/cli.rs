@@ -1,0 +1,124 @@
+//! Command-line options. The daemon passes only what `executableName` holds, but the child
+//! inherits the daemon's environment, so every option has an environment fallback.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use kcl_multilang::logging::LogFormat;
+
+/// Log line layout.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    /// `HH:MM:SS.mmm [module] LEVEL  function - message` (like the Python sample).
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl From<Format> for LogFormat {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Text => LogFormat::Text,
+            Format::Json => LogFormat::Json,
+        }
+    }
+}
+
+/// Most verbose level written to the log file.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl From<Level> for tracing::Level {
+    fn from(l: Level) -> Self {
+        match l {
+            Level::Error => tracing::Level::ERROR,
+            Level::Warn => tracing::Level::WARN,
+            Level::Info => tracing::Level::INFO,
+            Level::Debug => tracing::Level::DEBUG,
+            Level::Trace => tracing::Level::TRACE,
+        }
+    }
+}
+
+/// A Kinesis record processor for the KCL MultiLangDaemon: logs every record's data to a
+/// file and checkpoints periodically. Started by the daemon, one process per shard lease;
+/// it talks to the daemon on stdin/stdout and ignores SIGINT/SIGTERM (the daemon ends it by
+/// closing stdin).
+#[derive(Debug, Parser)]
+#[command(name = "record_processor", version, about, long_about = None)]
+pub struct Cli {
+    /// The log file (rotated by size). Nothing but protocol messages goes to stdout.
+    #[arg(
+        long,
+        env = "RECORD_PROCESSOR_LOG_FILE",
+        default_value = "logs/record_processor.log"
+    )]
+    pub log_file: PathBuf,
+
+    /// Seconds between checkpoints (0: after every batch). Checkpoints also happen at
+    /// shard end and on a shutdown request.
+    #[arg(
+        long = "checkpoint-interval",
+        env = "CHECKPOINT_INTERVAL_SECONDS",
+        default_value_t = 60,
+        value_name = "SECONDS"
+    )]
+    pub checkpoint_interval: u64,
+
+    /// Attempts for a throttled checkpoint (ThrottlingException or
+    /// KinesisClientLibDependencyException), the first included.
+    #[arg(
+        long,
+        env = "CHECKPOINT_RETRIES",
+        default_value_t = 5,
+        value_name = "N"
+    )]
+    pub checkpoint_retries: u32,
+
+    /// First back-off between checkpoint attempts, in milliseconds; it doubles each time
+    /// (at most 30 s).
+    #[arg(
+        long,
+        env = "CHECKPOINT_BACKOFF_MS",
+        default_value_t = 1000,
+        value_name = "MS"
+    )]
+    pub checkpoint_backoff_ms: u64,
+
+    /// Rotate the log file when it would grow past this many bytes (0: never rotate).
+    #[arg(long, env = "RECORD_PROCESSOR_LOG_MAX_BYTES", default_value_t = 10 * 1024 * 1024, value_name = "BYTES")]
+    pub log_max_bytes: u64,
+
+    /// Rotated log files to keep (FILE.1 … FILE.N).
+    #[arg(
+        long,
+        env = "RECORD_PROCESSOR_LOG_BACKUPS",
+        default_value_t = 5,
+        value_name = "N"
+    )]
+    pub log_backups: u32,
+
+    /// Log line format.
+    #[arg(
+        long,
+        env = "RECORD_PROCESSOR_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: Format,
+
+    /// Most verbose level written to the log file.
+    #[arg(
+        long,
+        env = "RECORD_PROCESSOR_LOG_LEVEL",
+        value_enum,
+        default_value = "info"
+    )]
+    pub log_level: Level,
+}

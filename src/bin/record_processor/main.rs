@@ -1,0 +1,53 @@
+//! `record_processor`: the drop-in replacement for the Kinesis-on-Fargate sample's Python
+//! record processor. Parses options, opens the log, and hands over to the library's loop.
+
+mod cli;
+mod sample;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use kcl_multilang::logging::{LogConfig, LogFile};
+use kcl_multilang::{run_stdio, RetryPolicy};
+use tracing_subscriber::layer::SubscriberExt as _;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("record_processor: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: cli::Cli) -> anyhow::Result<u8> {
+    let config = LogConfig {
+        path: cli.log_file.clone(),
+        max_bytes: cli.log_max_bytes,
+        backups: cli.log_backups,
+        format: cli.log_format.into(),
+        level: cli.log_level.into(),
+    };
+    let log = LogFile::open(&config)
+        .with_context(|| format!("cannot open the log file {}", cli.log_file.display()))?;
+    let subscriber = tracing_subscriber::registry().with(log.layer(config.format, config.level));
+    tracing::subscriber::set_global_default(subscriber).context("cannot install the logger")?;
+
+    let retry = RetryPolicy {
+        max_attempts: cli.checkpoint_retries.max(1),
+        initial_backoff: Duration::from_millis(cli.checkpoint_backoff_ms),
+        max_backoff: Duration::from_secs(30),
+    };
+    let mut processor = sample::SampleProcessor::new(
+        log.clone(),
+        Duration::from_secs(cli.checkpoint_interval),
+        retry,
+    );
+    let outcome = run_stdio(&mut processor);
+    log.flush().context("cannot write the log file")?;
+    Ok(u8::try_from(outcome.exit_code()).unwrap_or(2))
+}

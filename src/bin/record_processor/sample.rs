@@ -1,0 +1,160 @@
+//! The sample processor: what the Python `record_processor.py` of the Kinesis-on-Fargate
+//! sample does, without its losses.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use kcl_multilang::logging::LogFile;
+use kcl_multilang::record::max_position;
+use kcl_multilang::{
+    BoxError, CheckpointError, Checkpointer, InitializeInput, Position, ProcessRecordsInput,
+    RecordProcessor, RetryPolicy,
+};
+use tracing::{error, info, warn};
+
+/// Marks a record whose data is not UTF-8 and is logged as base64 instead.
+pub const BINARY_MARKER: &str = "[non-UTF-8 data, base64] ";
+
+/// Logs every record's data to the log file and checkpoints every `interval`, at shard end
+/// and on a shutdown request, always after the lines are in the file.
+pub struct SampleProcessor {
+    log: LogFile,
+    interval: Duration,
+    retry: RetryPolicy,
+    shard_id: String,
+    largest: Option<Position>,
+    checkpointed: Option<Position>,
+    last_checkpoint: Instant,
+    stopped: bool,
+}
+
+impl SampleProcessor {
+    /// A processor logging to `log`.
+    pub fn new(log: LogFile, interval: Duration, retry: RetryPolicy) -> Self {
+        Self {
+            log,
+            interval,
+            retry,
+            shard_id: String::new(),
+            largest: None,
+            checkpointed: None,
+            last_checkpoint: Instant::now(),
+            stopped: false,
+        }
+    }
+
+    /// Checkpoints at `at` (everything delivered when `None`) after flushing the log, so a
+    /// checkpoint never covers a record whose line is not in the file. Checkpoint errors are
+    /// logged and survived; only a log that cannot be written is an error.
+    fn checkpoint(
+        &mut self,
+        checkpointer: &mut Checkpointer<'_>,
+        at: Option<Position>,
+    ) -> Result<(), BoxError> {
+        self.log.flush()?;
+        let target = at
+            .as_ref()
+            .map_or_else(|| "SHARD_END".to_string(), Position::to_string);
+        self.last_checkpoint = Instant::now();
+        match checkpointer.checkpoint_with_retry(at.as_ref(), &self.retry) {
+            Ok(()) => {
+                info!("checkpointed shard {} at {target}", self.shard_id);
+                if at.is_some() {
+                    self.checkpointed = at;
+                }
+            }
+            Err(CheckpointError::Shutdown) => {
+                warn!(
+                    "checkpoint at {target} refused: the lease of shard {} is lost or shutting down; no more checkpoints",
+                    self.shard_id
+                );
+                self.stopped = true;
+            }
+            // The run loop ends the process cleanly or with the protocol error.
+            Err(CheckpointError::Closed | CheckpointError::Protocol(_)) => {}
+            Err(e) => error!(
+                "checkpoint of shard {} at {target} failed: {e}; continuing, the next checkpoint covers it",
+                self.shard_id
+            ),
+        }
+        self.log.flush()?;
+        Ok(())
+    }
+
+    fn log_record(data: &[u8]) {
+        match std::str::from_utf8(data) {
+            Ok(text) => info!(target: "record_processor", "{text}"),
+            Err(_) => {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(data);
+                info!(target: "record_processor", "{BINARY_MARKER}{encoded}");
+            }
+        }
+    }
+}
+
+impl RecordProcessor for SampleProcessor {
+    fn initialize(&mut self, input: &InitializeInput) -> Result<(), BoxError> {
+        self.shard_id.clone_from(&input.shard_id);
+        info!(
+            "initialized shard {} at checkpoint {}:{}",
+            input.shard_id,
+            input.sequence_number.as_deref().unwrap_or("null"),
+            input
+                .sub_sequence_number
+                .map_or_else(|| "null".to_string(), |n| n.to_string())
+        );
+        self.log.flush()?;
+        Ok(())
+    }
+
+    fn process_records(
+        &mut self,
+        input: &ProcessRecordsInput<'_>,
+        checkpointer: &mut Checkpointer<'_>,
+    ) -> Result<(), BoxError> {
+        for record in input.records {
+            Self::log_record(record.data);
+        }
+        if let Some(batch_max) = max_position(input.records) {
+            if self.largest.as_ref().is_none_or(|l| *l < batch_max) {
+                self.largest = Some(batch_max);
+            }
+        }
+        // Each batch's lines reach the file before the status: `tail -F` shows them at once.
+        self.log.flush()?;
+        let due = self.last_checkpoint.elapsed() >= self.interval;
+        if due && !self.stopped && self.largest > self.checkpointed {
+            let at = self.largest.clone();
+            self.checkpoint(checkpointer, at)?;
+        }
+        Ok(())
+    }
+
+    fn lease_lost(&mut self) -> Result<(), BoxError> {
+        info!(
+            "lease of shard {} lost: another worker took it; last checkpoint {}",
+            self.shard_id,
+            self.checkpointed
+                .as_ref()
+                .map_or_else(|| "none by this process".to_string(), Position::to_string)
+        );
+        self.log.flush()?;
+        Ok(())
+    }
+
+    fn shard_ended(&mut self, checkpointer: &mut Checkpointer<'_>) -> Result<(), BoxError> {
+        info!("shard {} ended; checkpointing SHARD_END", self.shard_id);
+        self.checkpoint(checkpointer, None)
+    }
+
+    fn shutdown_requested(&mut self, checkpointer: &mut Checkpointer<'_>) -> Result<(), BoxError> {
+        info!("shutdown requested for shard {}", self.shard_id);
+        if !self.stopped && self.largest > self.checkpointed {
+            let at = self.largest.clone();
+            self.checkpoint(checkpointer, at)?;
+        } else {
+            self.log.flush()?;
+        }
+        Ok(())
+    }
+}

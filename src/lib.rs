@@ -1,0 +1,51 @@
+//! # kcl-multilang
+//!
+//! A record processor for Amazon Kinesis that speaks the Kinesis Client Library (KCL)
+//! MultiLangDaemon protocol. The Java daemon holds the shard leases and starts one child
+//! process per lease; the child reads the daemon's actions as JSON lines on stdin and
+//! answers on stdout. This crate is that child's side: typed [messages](message), decoded
+//! [records](record), [checkpointing](checkpoint), the [`RecordProcessor`] trait you
+//! implement, and the [run loop](runtime) that owns the protocol.
+//!
+//! ```no_run
+//! use kcl_multilang::{run_stdio, BoxError, Checkpointer, ProcessRecordsInput, RecordProcessor};
+//!
+//! struct Printer;
+//!
+//! impl RecordProcessor for Printer {
+//!     fn process_records(
+//!         &mut self,
+//!         input: &ProcessRecordsInput<'_>,
+//!         checkpointer: &mut Checkpointer<'_>,
+//!     ) -> Result<(), BoxError> {
+//!         for record in input.records {
+//!             eprintln!("{}", String::from_utf8_lossy(record.data));
+//!         }
+//!         checkpointer.checkpoint()?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! fn main() {
+//!     std::process::exit(run_stdio(&mut Printer).exit_code());
+//! }
+//! ```
+
+pub mod checkpoint;
+pub mod error;
+pub mod logging;
+pub mod message;
+pub mod processor;
+pub mod record;
+pub mod runtime;
+pub mod sequence;
+pub mod stdio;
+
+pub use checkpoint::{CheckpointError, Checkpointer, RetryPolicy};
+pub use error::{BoxError, ProtocolError, RunError};
+pub use message::InitializeInput;
+pub use processor::{ProcessRecordsInput, RecordProcessor};
+pub use record::{OwnedRecord, Record};
+pub use runtime::Runtime;
+pub use sequence::Position;
+pub use stdio::{run_stdio, Outcome};

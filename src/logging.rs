@@ -1,0 +1,449 @@
+//! A log file for record processors: a `tracing` layer that writes one line per event to a
+//! file rotated by size, shared safely by the daemon's many children.
+//!
+//! Why not `tracing-appender`: its rolling appender rotates by time only, and its
+//! non-blocking writer hands lines to a thread, so "this line is in the file" (which must
+//! hold before a checkpoint) would need a round trip to that thread. Here lines are
+//! formatted into a buffer in the calling thread and written with one `write(2)` per chunk
+//! of whole lines, so lines of concurrent processes appending to the same file never
+//! interleave, nothing is dropped under load, and [`LogFile::flush`] is a plain write.
+
+use std::fmt::{self, Write as _};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write as _};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+/// Lines are written to the file once this much is buffered (and on every flush).
+const CHUNK_BYTES: usize = 64 << 10;
+
+/// How each line is laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `HH:MM:SS.mmm [module] LEVEL  function - message`, like the Python sample's
+    /// `logging` format (time in UTC). Control characters are escaped (`\n`, `\u{1b}`), so
+    /// every event is exactly one line.
+    Text,
+    /// One JSON object per line: `time` (RFC 3339, UTC), `level`, `module`, `function`,
+    /// `message`, and any other fields of the event.
+    Json,
+}
+
+/// Where and how to log.
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    /// The log file; its directory is created if missing.
+    pub path: PathBuf,
+    /// Rotate when the file would grow past this many bytes (0: never).
+    pub max_bytes: u64,
+    /// How many rotated files (`path.1` … `path.N`) to keep.
+    pub backups: u32,
+    /// Line layout.
+    pub format: LogFormat,
+    /// The most verbose level written.
+    pub level: Level,
+}
+
+/// A handle on the log file: flush it before checkpointing.
+#[derive(Clone, Debug)]
+pub struct LogFile {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    file: File,
+    max_bytes: u64,
+    backups: u32,
+    pending: Vec<u8>,
+    scratch: String,
+}
+
+impl LogFile {
+    /// Opens (appending) or creates the log file.
+    pub fn open(config: &LogConfig) -> io::Result<Self> {
+        if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir)?;
+        }
+        let file = open_append(&config.path)?;
+        Ok(Self {
+            inner: Arc::new(Mutex::new(Inner {
+                path: config.path.clone(),
+                file,
+                max_bytes: config.max_bytes,
+                backups: config.backups,
+                pending: Vec::with_capacity(CHUNK_BYTES),
+                scratch: String::new(),
+            })),
+        })
+    }
+
+    /// Writes every buffered line to the file (to the OS; no fsync).
+    pub fn flush(&self) -> io::Result<()> {
+        self.lock().write_pending()
+    }
+
+    /// Appends one already formatted line (without its newline) to the buffer.
+    pub fn write_line(&self, line: &str) -> io::Result<()> {
+        let mut inner = self.lock();
+        inner.pending.extend_from_slice(line.as_bytes());
+        inner.pending.push(b'\n');
+        inner.maybe_write()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain bytes behind: still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The `tracing` layer that formats events into this file.
+    pub fn layer(&self, format: LogFormat, level: Level) -> FileLayer {
+        FileLayer {
+            log: self.clone(),
+            format,
+            level,
+        }
+    }
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+impl Inner {
+    fn maybe_write(&mut self) -> io::Result<()> {
+        if self.pending.len() >= CHUNK_BYTES {
+            self.write_pending()
+        } else {
+            Ok(())
+        }
+    }
+
+    fn write_pending(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.follow_renames()?;
+        if self.max_bytes > 0 {
+            let size = self.file.metadata()?.len();
+            if size > 0 && size + self.pending.len() as u64 > self.max_bytes {
+                self.rotate()?;
+            }
+        }
+        // One write of whole lines: O_APPEND keeps it in one piece next to other children.
+        let result = self.file.write_all(&self.pending);
+        self.pending.clear();
+        if self.pending.capacity() > 4 * CHUNK_BYTES {
+            self.pending.shrink_to(CHUNK_BYTES);
+        }
+        result
+    }
+
+    /// Another child may have rotated the file: write to whatever is at `path` now.
+    fn follow_renames(&mut self) -> io::Result<()> {
+        let ours = self.file.metadata()?;
+        let current = fs::metadata(&self.path).ok();
+        let same = current.is_some_and(|m| m.ino() == ours.ino() && m.dev() == ours.dev());
+        if !same {
+            self.file = open_append(&self.path)?;
+        }
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        let numbered = |n: u32| {
+            let mut name = self.path.clone().into_os_string();
+            name.push(format!(".{n}"));
+            PathBuf::from(name)
+        };
+        if self.backups == 0 {
+            fs::remove_file(&self.path).or_else(ignore_missing)?;
+        } else {
+            for n in (1..self.backups).rev() {
+                fs::rename(numbered(n), numbered(n + 1)).or_else(ignore_missing)?;
+            }
+            fs::rename(&self.path, numbered(1)).or_else(ignore_missing)?;
+        }
+        self.file = open_append(&self.path)?;
+        Ok(())
+    }
+}
+
+fn ignore_missing(err: io::Error) -> io::Result<()> {
+    if err.kind() == io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+/// The `tracing` layer writing to a [`LogFile`]; see [`LogFile::layer`].
+#[derive(Debug)]
+pub struct FileLayer {
+    log: LogFile,
+    format: LogFormat,
+    level: Level,
+}
+
+impl<S> Layer<S> for FileLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn enabled(&self, metadata: &tracing::Metadata<'_>, _: Context<'_, S>) -> bool {
+        metadata.level() <= &self.level
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(self.level.into())
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        let function = ctx.event_span(event).map_or("main", |s| s.name());
+        let module = meta
+            .module_path()
+            .unwrap_or(meta.target())
+            .rsplit("::")
+            .next()
+            .unwrap_or("");
+        let mut inner = self.log.lock();
+        let Inner {
+            scratch, pending, ..
+        } = &mut *inner;
+        scratch.clear();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        match self.format {
+            LogFormat::Text => {
+                write_clock(scratch, now.as_secs(), now.subsec_millis());
+                let _ = write!(
+                    scratch,
+                    " [{module}] {:<7}{function} - ",
+                    level_name(meta.level())
+                );
+                event.record(&mut TextVisitor {
+                    out: scratch,
+                    first: true,
+                });
+            }
+            LogFormat::Json => {
+                scratch.push_str("{\"time\":\"");
+                write_rfc3339(scratch, now.as_secs(), now.subsec_millis());
+                let _ = write!(
+                    scratch,
+                    "\",\"level\":\"{}\",\"module\":",
+                    level_name(meta.level())
+                );
+                push_json_str(scratch, module);
+                scratch.push_str(",\"function\":");
+                push_json_str(scratch, function);
+                event.record(&mut JsonVisitor { out: scratch });
+                scratch.push('}');
+            }
+        }
+        pending.extend_from_slice(scratch.as_bytes());
+        pending.push(b'\n');
+        // Problems are rare and matter: get them into the file at once.
+        let result = if *meta.level() <= Level::WARN {
+            inner.write_pending()
+        } else {
+            inner.maybe_write()
+        };
+        if let Err(err) = result {
+            // The file is the only log; stderr reaches the daemon's log instead.
+            eprintln!("record processor: cannot write the log file: {err}");
+        }
+    }
+}
+
+fn level_name(level: &Level) -> &'static str {
+    match *level {
+        Level::ERROR => "ERROR",
+        Level::WARN => "WARNING",
+        Level::INFO => "INFO",
+        Level::DEBUG => "DEBUG",
+        Level::TRACE => "TRACE",
+    }
+}
+
+/// `HH:MM:SS.mmm` of the UTC day.
+fn write_clock(out: &mut String, secs: u64, millis: u32) {
+    let day = secs % 86_400;
+    let _ = write!(
+        out,
+        "{:02}:{:02}:{:02}.{:03}",
+        day / 3600,
+        day / 60 % 60,
+        day % 60,
+        millis
+    );
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+fn write_rfc3339(out: &mut String, secs: u64, millis: u32) {
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let _ = write!(out, "{y:04}-{m:02}-{d:02}T");
+    write_clock(out, secs, millis);
+    out.push('Z');
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Writes text with control characters escaped, so an event stays on one line.
+struct OneLine<'a>(&'a mut String);
+
+impl fmt::Write for OneLine<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut rest = s;
+        while let Some(i) = rest.bytes().position(|b| b < 0x20 || b == 0x7f) {
+            self.0.push_str(&rest[..i]);
+            match rest.as_bytes()[i] {
+                b'\n' => self.0.push_str("\\n"),
+                b'\r' => self.0.push_str("\\r"),
+                b'\t' => self.0.push_str("\\t"),
+                b => {
+                    let _ = write!(self.0, "\\u{{{b:x}}}");
+                }
+            }
+            rest = &rest[i + 1..];
+        }
+        self.0.push_str(rest);
+        Ok(())
+    }
+}
+
+/// Writes text as the inside of a JSON string.
+struct JsonInner<'a>(&'a mut String);
+
+impl fmt::Write for JsonInner<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut rest = s;
+        while let Some(i) = rest
+            .bytes()
+            .position(|b| b < 0x20 || b == b'"' || b == b'\\')
+        {
+            self.0.push_str(&rest[..i]);
+            match rest.as_bytes()[i] {
+                b'"' => self.0.push_str("\\\""),
+                b'\\' => self.0.push_str("\\\\"),
+                b'\n' => self.0.push_str("\\n"),
+                b'\r' => self.0.push_str("\\r"),
+                b'\t' => self.0.push_str("\\t"),
+                b => {
+                    let _ = write!(self.0, "\\u{b:04x}");
+                }
+            }
+            rest = &rest[i + 1..];
+        }
+        self.0.push_str(rest);
+        Ok(())
+    }
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    let _ = JsonInner(out).write_str(s);
+    out.push('"');
+}
+
+struct TextVisitor<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl Visit for TextVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.record_debug(field, &format_args!("{value}"));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" {
+            if !self.first {
+                self.out.push(' ');
+            }
+            let _ = write!(OneLine(self.out), "{value:?}");
+        } else {
+            let _ = write!(OneLine(self.out), " {}={value:?}", field.name());
+        }
+        self.first = false;
+    }
+}
+
+struct JsonVisitor<'a> {
+    out: &'a mut String,
+}
+
+impl Visit for JsonVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.record_debug(field, &format_args!("{value}"));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        let _ = write!(self.out, ",\"{}\":{value}", field.name());
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        let _ = write!(self.out, ",\"{}\":{value}", field.name());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        let _ = write!(self.out, ",\"{}\":{value}", field.name());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let _ = write!(self.out, ",\"{}\":\"", field.name());
+        let _ = write!(JsonInner(self.out), "{value:?}");
+        self.out.push('"');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_683), (2023, 11, 22));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        let mut s = String::new();
+        write_rfc3339(&mut s, 1_700_000_000, 123);
+        assert_eq!(s, "2023-11-14T22:13:20.123Z");
+    }
+
+    #[test]
+    fn escaping() {
+        let mut s = String::new();
+        write!(OneLine(&mut s), "a\nb\r\tc\u{1b}d é").unwrap();
+        assert_eq!(s, "a\\nb\\r\\tc\\u{1b}d é");
+        let mut s = String::new();
+        push_json_str(&mut s, "q\"b\\n\n\u{1}é");
+        assert_eq!(s, r#""q\"b\\n\n\u0001é""#);
+        assert_eq!(
+            serde_json::from_str::<String>(&s).unwrap(),
+            "q\"b\\n\n\u{1}é"
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! The run loop: reads the daemon's actions one at a time, dispatches them to the
+//! processor, and answers each with a status.
+
+use std::io::{self, BufRead, Write};
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::checkpoint::{CheckpointChannel, CheckpointError, Checkpointer};
+use crate::error::{excerpt, BoxError, ProtocolError, RunError};
+use crate::message::{
+    decode_records, encode_checkpoint, encode_status, parse_message, CheckpointReply, Message,
+    ShutdownReason,
+};
+use crate::processor::{ProcessRecordsInput, RecordProcessor};
+
+/// Buffers above this size are released after the action that needed them, so one 10 MB
+/// batch does not pin its memory for the life of the process.
+const KEEP_BUFFER_BYTES: usize = 4 << 20;
+
+/// The protocol engine over any pair of byte streams: the daemon's side of stdin and stdout
+/// in production, buffers in tests.
+pub struct Runtime<R, W> {
+    input: R,
+    output: W,
+    line: Vec<u8>,
+    arena: Vec<u8>,
+    reply: Vec<u8>,
+    frame: Vec<u8>,
+}
+
+/// How the connection stands after a checkpoint exchange.
+#[derive(Debug)]
+enum ChannelState {
+    Open,
+    Closed,
+    Broken(ProtocolError),
+}
+
+impl<R: BufRead, W: Write> Runtime<R, W> {
+    /// A runtime reading the daemon's messages from `input` and writing replies to `output`.
+    pub fn new(input: R, output: W) -> Self {
+        Self {
+            input,
+            output,
+            line: Vec::new(),
+            arena: Vec::new(),
+            reply: Vec::new(),
+            frame: Vec::new(),
+        }
+    }
+
+    /// Gives the streams back (tests read what was written).
+    pub fn into_parts(self) -> (R, W) {
+        (self.input, self.output)
+    }
+
+    /// Runs until the daemon closes the input (`Ok`), or until something cannot be
+    /// answered honestly: a malformed line, or a processor error or panic (`Err`, and the
+    /// action is left unanswered so the daemon restarts from the last checkpoint).
+    pub fn run(&mut self, processor: &mut dyn RecordProcessor) -> Result<(), RunError> {
+        loop {
+            let Self {
+                input,
+                output,
+                line,
+                arena,
+                reply,
+                frame,
+            } = self;
+            line.clear();
+            if !read_line(input, line)? {
+                tracing::info!("the daemon closed stdin; exiting");
+                return Ok(());
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                tracing::warn!("ignoring a blank line from the daemon");
+                continue;
+            }
+            let message = parse_message(line)?;
+            let action: &'static str = match &message {
+                Message::Initialize(_) => "initialize",
+                Message::ProcessRecords { .. } => "processRecords",
+                Message::LeaseLost => "leaseLost",
+                Message::ShardEnded => "shardEnded",
+                Message::ShutdownRequested => "shutdownRequested",
+                Message::Shutdown(_) => "shutdown",
+                Message::Checkpoint(_) => {
+                    tracing::warn!(
+                        "ignoring a checkpoint reply that answers no request: {}",
+                        excerpt(line)
+                    );
+                    continue;
+                }
+                Message::Unknown(name) => {
+                    tracing::warn!(
+                        "unknown action {name:?}: answering with a status and ignoring it"
+                    );
+                    write_status(output, frame, name)?;
+                    continue;
+                }
+            };
+            let mut state = ChannelState::Open;
+            let mut channel = PipeChannel {
+                input: &mut *input,
+                output: &mut *output,
+                reply: &mut *reply,
+                frame: &mut *frame,
+                state: &mut state,
+            };
+            let outcome = match message {
+                Message::Initialize(init) => {
+                    let _span = tracing::info_span!("initialize").entered();
+                    guarded(|| processor.initialize(&init))
+                }
+                Message::ProcessRecords {
+                    records,
+                    millis_behind_latest,
+                } => {
+                    let _span = tracing::info_span!("process_records").entered();
+                    let records = decode_records(&records, arena)?;
+                    let input = ProcessRecordsInput {
+                        records: &records,
+                        millis_behind_latest,
+                    };
+                    let mut checkpointer = Checkpointer::new(&mut channel);
+                    guarded(|| processor.process_records(&input, &mut checkpointer))
+                }
+                Message::LeaseLost | Message::Shutdown(ShutdownReason::Zombie) => {
+                    let _span = tracing::info_span!("lease_lost").entered();
+                    guarded(|| processor.lease_lost())
+                }
+                Message::ShardEnded | Message::Shutdown(ShutdownReason::Terminate) => {
+                    let _span = tracing::info_span!("shard_ended").entered();
+                    let mut checkpointer = Checkpointer::new(&mut channel);
+                    guarded(|| processor.shard_ended(&mut checkpointer))
+                }
+                Message::ShutdownRequested => {
+                    let _span = tracing::info_span!("shutdown_requested").entered();
+                    let mut checkpointer = Checkpointer::new(&mut channel);
+                    guarded(|| processor.shutdown_requested(&mut checkpointer))
+                }
+                Message::Checkpoint(_) | Message::Unknown(_) => unreachable!("handled above"),
+            };
+            match state {
+                ChannelState::Closed => {
+                    tracing::info!("the daemon closed stdin during {action}; exiting");
+                    return Ok(());
+                }
+                ChannelState::Broken(err) => return Err(err.into()),
+                ChannelState::Open => {}
+            }
+            if let Err(source) = outcome {
+                return Err(RunError::Processor { action, source });
+            }
+            if let Err(err) = write_status(output, frame, action) {
+                if err.kind() == io::ErrorKind::BrokenPipe {
+                    tracing::info!("the daemon closed stdout before the {action} status; exiting");
+                    return Ok(());
+                }
+                return Err(err.into());
+            }
+            release_if_large(line);
+            release_if_large(arena);
+            release_if_large(reply);
+        }
+    }
+}
+
+/// Reads one line (through `\n`) into `buf`. Returns `false` at end of input, including
+/// input that ends in the middle of a line: the daemon is gone, there is no one to answer.
+fn read_line(input: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<bool> {
+    let n = input.read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(false);
+    }
+    if buf.last() != Some(&b'\n') {
+        tracing::warn!(
+            "stdin ended in the middle of a line; dropping {} bytes: {}",
+            buf.len(),
+            excerpt(buf)
+        );
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+fn release_if_large(buf: &mut Vec<u8>) {
+    if buf.capacity() > KEEP_BUFFER_BYTES {
+        *buf = Vec::new();
+    }
+}
+
+/// Writes one message as a frame of its own: a newline before it (the daemon ignores blank
+/// lines) so that no stray byte can join it, the JSON, a newline; in one write.
+fn write_frame(
+    output: &mut impl Write,
+    frame: &mut Vec<u8>,
+    encode: impl FnOnce(&mut Vec<u8>),
+) -> io::Result<()> {
+    frame.clear();
+    frame.push(b'\n');
+    encode(frame);
+    frame.push(b'\n');
+    output.write_all(frame)?;
+    output.flush()
+}
+
+fn write_status(output: &mut impl Write, frame: &mut Vec<u8>, action: &str) -> io::Result<()> {
+    write_frame(output, frame, |f| encode_status(f, action))
+}
+
+/// Runs a processor callback, turning a panic into an error so it is handled like one.
+fn guarded(f: impl FnOnce() -> Result<(), BoxError>) -> Result<(), BoxError> {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic with a non-string payload".to_string());
+            Err(format!("the record processor panicked: {what}").into())
+        }
+    }
+}
+
+/// The checkpoint exchange over the daemon's pipes.
+struct PipeChannel<'a, R, W> {
+    input: &'a mut R,
+    output: &'a mut W,
+    reply: &'a mut Vec<u8>,
+    frame: &'a mut Vec<u8>,
+    state: &'a mut ChannelState,
+}
+
+impl<R: BufRead, W: Write> CheckpointChannel for PipeChannel<'_, R, W> {
+    fn request(
+        &mut self,
+        sequence_number: Option<&str>,
+        sub_sequence_number: Option<u64>,
+    ) -> Result<CheckpointReply, CheckpointError> {
+        match self.state {
+            ChannelState::Open => {}
+            ChannelState::Closed => return Err(CheckpointError::Closed),
+            ChannelState::Broken(e) => return Err(CheckpointError::Protocol(e.clone())),
+        }
+        if let Err(err) = write_frame(self.output, self.frame, |f| {
+            encode_checkpoint(f, sequence_number, sub_sequence_number)
+        }) {
+            tracing::warn!("could not send a checkpoint request: {err}");
+            *self.state = ChannelState::Closed;
+            return Err(CheckpointError::Closed);
+        }
+        loop {
+            self.reply.clear();
+            let got_line = match read_line(self.input, self.reply) {
+                Ok(got) => got,
+                Err(err) => {
+                    tracing::warn!("could not read the checkpoint reply: {err}");
+                    false
+                }
+            };
+            if !got_line {
+                *self.state = ChannelState::Closed;
+                return Err(CheckpointError::Closed);
+            }
+            if self.reply.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let err = match parse_message(self.reply) {
+                Ok(Message::Checkpoint(reply)) => return Ok(reply),
+                Ok(_) => ProtocolError::UnexpectedReply {
+                    line: excerpt(self.reply),
+                },
+                Err(err) => err,
+            };
+            *self.state = ChannelState::Broken(err.clone());
+            return Err(CheckpointError::Protocol(err));
+        }
+    }
+}

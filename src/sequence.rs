@@ -1,0 +1,144 @@
+//! Kinesis sequence numbers and checkpoint positions.
+//!
+//! Sequence numbers are decimal strings of up to 128 bits (56 digits in practice), too
+//! large for `u64` and unsafe in `f64`, and `"9" > "10"` as strings. They are kept as the
+//! daemon sent them and compared by numeric value, digit by digit.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+/// Compares two decimal sequence numbers by numeric value.
+///
+/// Leading zeros are not significant. Non-numeric strings (the daemon's sentinels such as
+/// `TRIM_HORIZON`) order before every number, and among themselves as strings, so that a
+/// real position always wins over a sentinel when taking a maximum.
+pub fn compare_sequence_numbers(a: &str, b: &str) -> Ordering {
+    match (is_numeric(a), is_numeric(b)) {
+        (true, true) => {
+            let a = a.trim_start_matches('0');
+            let b = b.trim_start_matches('0');
+            a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+        }
+        (false, true) => Ordering::Less,
+        (true, false) => Ordering::Greater,
+        (false, false) => a.cmp(b),
+    }
+}
+
+/// Whether `s` is a decimal sequence number (one or more ASCII digits, nothing else).
+pub fn is_numeric(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A position in a shard: a sequence number and, for records de-aggregated from a KPL
+/// aggregate, the index of the user record within it.
+///
+/// Positions order numerically on `(sequence_number, sub_sequence_number)`.
+#[derive(Clone, Debug)]
+pub struct Position {
+    /// The decimal sequence number, exactly as the daemon sent it.
+    pub sequence_number: String,
+    /// The sub-sequence number (0 for records that were not aggregated).
+    pub sub_sequence_number: u64,
+}
+
+impl Position {
+    /// A position from its two parts.
+    pub fn new(sequence_number: impl Into<String>, sub_sequence_number: u64) -> Self {
+        Self {
+            sequence_number: sequence_number.into(),
+            sub_sequence_number,
+        }
+    }
+
+    /// Compares this position with a borrowed `(sequence, sub-sequence)` pair.
+    pub fn cmp_parts(&self, sequence_number: &str, sub_sequence_number: u64) -> Ordering {
+        compare_positions(
+            (&self.sequence_number, self.sub_sequence_number),
+            (sequence_number, sub_sequence_number),
+        )
+    }
+}
+
+/// Compares two `(sequence, sub-sequence)` pairs numerically.
+pub fn compare_positions(a: (&str, u64), b: (&str, u64)) -> Ordering {
+    compare_sequence_numbers(a.0, b.0).then(a.1.cmp(&b.1))
+}
+
+impl PartialEq for Position {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Position {}
+
+impl PartialOrd for Position {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Position {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.cmp_parts(&other.sequence_number, other.sub_sequence_number)
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.sequence_number, self.sub_sequence_number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_order_not_string_order() {
+        assert_eq!(compare_sequence_numbers("9", "10"), Ordering::Less);
+        assert_eq!(compare_sequence_numbers("10", "9"), Ordering::Greater);
+        assert_eq!(compare_sequence_numbers("007", "7"), Ordering::Equal);
+        assert_eq!(compare_sequence_numbers("0", "000"), Ordering::Equal);
+    }
+
+    #[test]
+    fn beyond_u128() {
+        let a = "49590338271490256608559692538361571095921575989136588898";
+        let b = "49590338271490256608559692538361571095921575989136588899";
+        assert!(a.len() > 39, "longer than any u128");
+        assert_eq!(compare_sequence_numbers(a, b), Ordering::Less);
+        assert_eq!(compare_sequence_numbers(b, a), Ordering::Greater);
+        // Differ only in a digit that f64 cannot represent.
+        let c = "49590338271490256608559692538361571095921575989136588898";
+        let d = "49590338271490256608559692538361571095921575989136588908";
+        assert_eq!(compare_sequence_numbers(c, d), Ordering::Less);
+    }
+
+    #[test]
+    fn sentinels_sort_before_numbers() {
+        assert_eq!(
+            compare_sequence_numbers("TRIM_HORIZON", "1"),
+            Ordering::Less
+        );
+        assert_eq!(compare_sequence_numbers("1", "LATEST"), Ordering::Greater);
+        assert!(!is_numeric(""));
+        assert!(!is_numeric("12a"));
+        assert!(is_numeric("0123"));
+    }
+
+    #[test]
+    fn positions_order_on_pairs() {
+        let p = |s: &str, n| Position::new(s, n);
+        assert!(p("9", 5) < p("10", 0));
+        assert!(p("10", 1) < p("10", 2));
+        assert!(p("10", 10) > p("10", 9));
+        assert_eq!(p("010", 3), p("10", 3));
+        assert_eq!(
+            [p("10", 2), p("9", 100), p("10", 0)].iter().max(),
+            Some(&p("10", 2))
+        );
+        assert_eq!(p("10", 2).to_string(), "10:2");
+    }
+}
