@@ -29,7 +29,8 @@ const CHUNK_BYTES: usize = 64 << 10;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
     /// `HH:MM:SS.mmm [module] LEVEL  function - message`, like the Python sample's
-    /// `logging` format (time in UTC). Control characters are escaped (`\n`, `\u{1b}`), so
+    /// `logging` format (time in UTC; module is the last part of the event's target,
+    /// function the action being handled). Control characters are escaped (`\n`, `\u{1b}`), so
     /// every event is exactly one line.
     Text,
     /// One JSON object per line: `time` (RFC 3339, UTC), `level`, `module`, `function`,
@@ -209,12 +210,7 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
         let function = ctx.event_span(event).map_or("main", |s| s.name());
-        let module = meta
-            .module_path()
-            .unwrap_or(meta.target())
-            .rsplit("::")
-            .next()
-            .unwrap_or("");
+        let module = meta.target().rsplit("::").next().unwrap_or("");
         let mut inner = self.log.lock();
         let Inner {
             scratch, pending, ..

@@ -12,6 +12,9 @@ use kcl_multilang::{
 };
 use tracing::{error, info, warn};
 
+/// The `[module]` of this processor's log lines, as in the Python sample.
+const TARGET: &str = "record_processor";
+
 /// Marks a record whose data is not UTF-8 and is logged as base64 instead.
 pub const BINARY_MARKER: &str = "[non-UTF-8 data, base64] ";
 
@@ -52,20 +55,21 @@ impl SampleProcessor {
         at: Option<Position>,
     ) -> Result<(), BoxError> {
         self.log.flush()?;
-        let target = at
+        let label = at
             .as_ref()
             .map_or_else(|| "SHARD_END".to_string(), Position::to_string);
         self.last_checkpoint = Instant::now();
         match checkpointer.checkpoint_with_retry(at.as_ref(), &self.retry) {
             Ok(()) => {
-                info!("checkpointed shard {} at {target}", self.shard_id);
+                info!(target: TARGET, "checkpointed shard {} at {label}", self.shard_id);
                 if at.is_some() {
                     self.checkpointed = at;
                 }
             }
             Err(CheckpointError::Shutdown) => {
                 warn!(
-                    "checkpoint at {target} refused: the lease of shard {} is lost or shutting down; no more checkpoints",
+                    target: TARGET,
+                    "checkpoint at {label} refused: the lease of shard {} is lost or shutting down; no more checkpoints",
                     self.shard_id
                 );
                 self.stopped = true;
@@ -73,7 +77,8 @@ impl SampleProcessor {
             // The run loop ends the process cleanly or with the protocol error.
             Err(CheckpointError::Closed | CheckpointError::Protocol(_)) => {}
             Err(e) => error!(
-                "checkpoint of shard {} at {target} failed: {e}; continuing, the next checkpoint covers it",
+                target: TARGET,
+                "checkpoint of shard {} at {label} failed: {e}; continuing, the next checkpoint covers it",
                 self.shard_id
             ),
         }
@@ -83,10 +88,10 @@ impl SampleProcessor {
 
     fn log_record(data: &[u8]) {
         match std::str::from_utf8(data) {
-            Ok(text) => info!(target: "record_processor", "{text}"),
+            Ok(text) => info!(target: TARGET, "{text}"),
             Err(_) => {
                 let encoded = base64::engine::general_purpose::STANDARD.encode(data);
-                info!(target: "record_processor", "{BINARY_MARKER}{encoded}");
+                info!(target: TARGET, "{BINARY_MARKER}{encoded}");
             }
         }
     }
@@ -96,6 +101,7 @@ impl RecordProcessor for SampleProcessor {
     fn initialize(&mut self, input: &InitializeInput) -> Result<(), BoxError> {
         self.shard_id.clone_from(&input.shard_id);
         info!(
+            target: TARGET,
             "initialized shard {} at checkpoint {}:{}",
             input.shard_id,
             input.sequence_number.as_deref().unwrap_or("null"),
@@ -132,6 +138,7 @@ impl RecordProcessor for SampleProcessor {
 
     fn lease_lost(&mut self) -> Result<(), BoxError> {
         info!(
+            target: TARGET,
             "lease of shard {} lost: another worker took it; last checkpoint {}",
             self.shard_id,
             self.checkpointed
@@ -143,12 +150,12 @@ impl RecordProcessor for SampleProcessor {
     }
 
     fn shard_ended(&mut self, checkpointer: &mut Checkpointer<'_>) -> Result<(), BoxError> {
-        info!("shard {} ended; checkpointing SHARD_END", self.shard_id);
+        info!(target: TARGET, "shard {} ended; checkpointing SHARD_END", self.shard_id);
         self.checkpoint(checkpointer, None)
     }
 
     fn shutdown_requested(&mut self, checkpointer: &mut Checkpointer<'_>) -> Result<(), BoxError> {
-        info!("shutdown requested for shard {}", self.shard_id);
+        info!(target: TARGET, "shutdown requested for shard {}", self.shard_id);
         if !self.stopped && self.largest > self.checkpointed {
             let at = self.largest.clone();
             self.checkpoint(checkpointer, at)?;

@@ -1,0 +1,552 @@
+//! The run loop driven over byte buffers: every action, checkpoint exchange and kind of bad
+//! input, with the exact bytes written back.
+
+use std::io::Cursor;
+
+use kcl_multilang::{
+    BoxError, CheckpointError, Checkpointer, InitializeInput, Position, ProcessRecordsInput,
+    RecordProcessor, RetryPolicy, RunError, Runtime,
+};
+
+/// What the processor saw, in order.
+#[derive(Debug, PartialEq)]
+enum Call {
+    Init(String, Option<String>, Option<u64>),
+    Batch(
+        Vec<(Vec<u8>, String, String, u64, Option<i64>)>,
+        Option<u64>,
+    ),
+    LeaseLost,
+    ShardEnded,
+    ShutdownRequested,
+    /// The result of a checkpoint the processor made.
+    Checkpointed(Result<(), String>),
+}
+
+/// What the processor does inside a callback that can checkpoint.
+#[derive(Clone)]
+enum Act {
+    Nothing,
+    CheckpointAll,
+    CheckpointAt(&'static str, u64),
+    CheckpointTwice,
+    Retry(u32),
+    Fail,
+    Panic,
+}
+
+struct Recorder {
+    calls: Vec<Call>,
+    on_batch: Act,
+    on_end: Act,
+}
+
+impl Recorder {
+    fn new(on_batch: Act, on_end: Act) -> Self {
+        Self {
+            calls: vec![],
+            on_batch,
+            on_end,
+        }
+    }
+
+    fn act(&mut self, act: &Act, cp: &mut Checkpointer<'_>) -> Result<(), BoxError> {
+        let mut note = |r: Result<(), CheckpointError>| {
+            self.calls
+                .push(Call::Checkpointed(r.map_err(|e| format!("{e:?}"))));
+        };
+        match act {
+            Act::Nothing => {}
+            Act::CheckpointAll => note(cp.checkpoint()),
+            Act::CheckpointAt(seq, sub) => note(cp.checkpoint_at(seq, *sub)),
+            Act::CheckpointTwice => {
+                note(cp.checkpoint_at("1", 0));
+                note(cp.checkpoint_at("2", 0));
+            }
+            Act::Retry(n) => {
+                let policy = RetryPolicy {
+                    max_attempts: *n,
+                    initial_backoff: std::time::Duration::ZERO,
+                    max_backoff: std::time::Duration::ZERO,
+                };
+                note(cp.checkpoint_with_retry(Some(&Position::new("9", 1)), &policy));
+            }
+            Act::Fail => return Err("disk full".into()),
+            Act::Panic => panic!("processor bug"),
+        }
+        Ok(())
+    }
+}
+
+impl RecordProcessor for Recorder {
+    fn initialize(&mut self, i: &InitializeInput) -> Result<(), BoxError> {
+        self.calls.push(Call::Init(
+            i.shard_id.clone(),
+            i.sequence_number.clone(),
+            i.sub_sequence_number,
+        ));
+        Ok(())
+    }
+
+    fn process_records(
+        &mut self,
+        input: &ProcessRecordsInput<'_>,
+        cp: &mut Checkpointer<'_>,
+    ) -> Result<(), BoxError> {
+        let recs = input
+            .records
+            .iter()
+            .map(|r| {
+                (
+                    r.data.to_vec(),
+                    r.partition_key.to_string(),
+                    r.sequence_number.to_string(),
+                    r.sub_sequence_number,
+                    r.approximate_arrival_timestamp,
+                )
+            })
+            .collect();
+        self.calls
+            .push(Call::Batch(recs, input.millis_behind_latest));
+        let act = self.on_batch.clone();
+        self.act(&act, cp)
+    }
+
+    fn lease_lost(&mut self) -> Result<(), BoxError> {
+        self.calls.push(Call::LeaseLost);
+        Ok(())
+    }
+
+    fn shard_ended(&mut self, cp: &mut Checkpointer<'_>) -> Result<(), BoxError> {
+        self.calls.push(Call::ShardEnded);
+        let act = self.on_end.clone();
+        self.act(&act, cp)
+    }
+
+    fn shutdown_requested(&mut self, cp: &mut Checkpointer<'_>) -> Result<(), BoxError> {
+        self.calls.push(Call::ShutdownRequested);
+        let act = self.on_end.clone();
+        self.act(&act, cp)
+    }
+}
+
+/// Runs `input` through a fresh runtime; returns the result, the output, and the calls.
+fn drive(input: &[u8], processor: &mut Recorder) -> (Result<(), RunError>, String) {
+    let mut rt = Runtime::new(Cursor::new(input.to_vec()), Vec::new());
+    let result = rt.run(processor);
+    let (_, out) = rt.into_parts();
+    (result, String::from_utf8(out).expect("output is UTF-8"))
+}
+
+/// The messages in the output, without the framing blank lines.
+fn lines(out: &str) -> Vec<&str> {
+    out.split('\n').filter(|l| !l.is_empty()).collect()
+}
+
+fn status(action: &str) -> String {
+    format!(r#"{{"action":"status","responseFor":"{action}"}}"#)
+}
+
+const INIT: &str = r#"{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#;
+
+fn batch(records: &[(&str, &str, u64)]) -> String {
+    let recs: Vec<String> = records
+        .iter()
+        .map(|(data, seq, sub)| format!(r#"{{"data":"{data}","partitionKey":"pk","sequenceNumber":"{seq}","approximateArrivalTimestamp":1700000000123,"subSequenceNumber":{sub},"action":"record"}}"#))
+        .collect();
+    format!(
+        r#"{{"action":"processRecords","records":[{}],"millisBehindLatest":5}}"#,
+        recs.join(",")
+    )
+}
+
+fn reply(error: Option<&str>) -> String {
+    match error {
+        None => {
+            r#"{"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":null}"#
+                .to_string()
+        }
+        Some(e) => format!(
+            r#"{{"action":"checkpoint","sequenceNumber":"9","subSequenceNumber":1,"error":"{e}"}}"#
+        ),
+    }
+}
+
+fn join(lines: &[&str]) -> Vec<u8> {
+    let mut s = lines.join("\n");
+    s.push('\n');
+    s.into_bytes()
+}
+
+#[test]
+fn every_action_is_answered_with_exactly_its_status() {
+    let b = batch(&[("aGVsbG8=", "10", 0)]);
+    let input = join(&[
+        INIT,
+        &b,
+        r#"{"action":"shutdownRequested"}"#,
+        r#"{"action":"leaseLost"}"#,
+    ]);
+    let mut p = Recorder::new(Act::Nothing, Act::Nothing);
+    let (result, out) = drive(&input, &mut p);
+    result.unwrap();
+    assert_eq!(
+        lines(&out),
+        [
+            status("initialize"),
+            status("processRecords"),
+            status("shutdownRequested"),
+            status("leaseLost")
+        ]
+    );
+    // Each message is framed by newlines so no stray byte can join it.
+    assert!(out.starts_with('\n') && out.ends_with("}\n"));
+    assert_eq!(
+        p.calls,
+        [
+            Call::Init(
+                "shardId-000000000001".into(),
+                Some("TRIM_HORIZON".into()),
+                Some(0)
+            ),
+            Call::Batch(
+                vec![(
+                    b"hello".to_vec(),
+                    "pk".into(),
+                    "10".into(),
+                    0,
+                    Some(1700000000123)
+                )],
+                Some(5)
+            ),
+            Call::ShutdownRequested,
+            Call::LeaseLost,
+        ]
+    );
+}
+
+#[test]
+fn nulls_are_accepted_where_the_daemon_may_send_them() {
+    let input = join(&[
+        r#"{"action":"initialize","shardId":"s","sequenceNumber":null,"subSequenceNumber":null}"#,
+        r#"{"action":"processRecords","records":[{"data":"","partitionKey":"k","sequenceNumber":"1","approximateArrivalTimestamp":null,"subSequenceNumber":0,"action":"record"}],"millisBehindLatest":null}"#,
+        r#"{"action":"processRecords","records":[],"millisBehindLatest":null}"#,
+    ]);
+    let mut p = Recorder::new(Act::Nothing, Act::Nothing);
+    let (result, out) = drive(&input, &mut p);
+    result.unwrap();
+    assert_eq!(lines(&out).len(), 3);
+    assert_eq!(p.calls[0], Call::Init("s".into(), None, None));
+    assert_eq!(
+        p.calls[1],
+        Call::Batch(vec![(vec![], "k".into(), "1".into(), 0, None)], None)
+    );
+    assert_eq!(p.calls[2], Call::Batch(vec![], None));
+}
+
+#[test]
+fn non_utf8_and_kpl_records_reach_the_processor_intact() {
+    let b = batch(&[
+        ("AP8KDQ==", "20", 0),
+        ("4pyTIMOg", "21", 0),
+        ("YQ==", "21", 1),
+        ("Yg==", "21", 2),
+    ]);
+    let input = join(&[INIT, &b, &reply(None)]);
+    let mut p = Recorder::new(Act::CheckpointAt("21", 2), Act::Nothing);
+    let (result, out) = drive(&input, &mut p);
+    result.unwrap();
+    let Call::Batch(recs, _) = &p.calls[1] else {
+        panic!()
+    };
+    assert_eq!(recs[0].0, [0x00, 0xff, 0x0a, 0x0d]);
+    assert_eq!(String::from_utf8(recs[1].0.clone()).unwrap(), "✓ à");
+    assert_eq!(recs.iter().map(|r| r.3).collect::<Vec<_>>(), [0, 0, 1, 2]);
+    assert_eq!(
+        lines(&out),
+        [
+            status("initialize"),
+            r#"{"action":"checkpoint","sequenceNumber":"21","subSequenceNumber":2}"#.to_string(),
+            status("processRecords"),
+        ]
+    );
+}
+
+#[test]
+fn checkpoint_request_reads_exactly_the_reply() {
+    let b = batch(&[("YQ==", "1", 0)]);
+    let input = join(&[INIT, &b, &reply(None), r#"{"action":"leaseLost"}"#]);
+    let mut p = Recorder::new(Act::CheckpointAll, Act::Nothing);
+    let (result, out) = drive(&input, &mut p);
+    result.unwrap();
+    assert_eq!(
+        lines(&out),
+        [
+            status("initialize"),
+            r#"{"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#.to_string(),
+            status("processRecords"),
+            status("leaseLost"),
+        ]
+    );
+    assert_eq!(p.calls[2], Call::Checkpointed(Ok(())));
+    assert_eq!(
+        p.calls[3],
+        Call::LeaseLost,
+        "the line after the reply is the next action"
+    );
+}
+
+#[test]
+fn every_checkpoint_error_is_typed() {
+    for (name, want) in [
+        ("ThrottlingException", "Throttling"),
+        ("ShutdownException", "Shutdown"),
+        ("InvalidStateException", "InvalidState"),
+        ("KinesisClientLibDependencyException", "Dependency"),
+        ("IllegalArgumentException", "IllegalArgument"),
+        ("NullPointerException", r#"Other("NullPointerException")"#),
+    ] {
+        let b = batch(&[("YQ==", "1", 0)]);
+        let input = join(&[INIT, &b, &reply(Some(name))]);
+        let mut p = Recorder::new(Act::CheckpointAll, Act::Nothing);
+        let (result, out) = drive(&input, &mut p);
+        result.unwrap();
+        assert_eq!(
+            p.calls[2],
+            Call::Checkpointed(Err(want.to_string())),
+            "{name}"
+        );
+        // A failed checkpoint does not fail the action.
+        assert_eq!(lines(&out).last().unwrap(), &status("processRecords"));
+    }
+}
+
+#[test]
+fn retry_helper_over_the_wire() {
+    let b = batch(&[("YQ==", "9", 1)]);
+    let throttled = reply(Some("ThrottlingException"));
+    let dep = reply(Some("KinesisClientLibDependencyException"));
+    let input = join(&[INIT, &b, &throttled, &dep, &reply(None)]);
+    let mut p = Recorder::new(Act::Retry(5), Act::Nothing);
+    let (result, out) = drive(&input, &mut p);
+    result.unwrap();
+    let requests = lines(&out)
+        .iter()
+        .filter(|l| l.contains(r#""action":"checkpoint""#))
+        .count();
+    assert_eq!(requests, 3);
+    assert_eq!(p.calls[2], Call::Checkpointed(Ok(())));
+}
+
+#[test]
+fn shard_end_and_legacy_shutdown() {
+    let input = join(&[
+        INIT,
+        r#"{"action":"shardEnded"}"#,
+        &reply(None),
+        r#"{"action":"shutdown","reason":"TERMINATE"}"#,
+        &reply(None),
+        r#"{"action":"shutdown","reason":"ZOMBIE"}"#,
+    ]);
+    let mut p = Recorder::new(Act::Nothing, Act::CheckpointAll);
+    let (result, out) = drive(&input, &mut p);
+    result.unwrap();
+    let cp =
+        r#"{"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#.to_string();
+    assert_eq!(
+        lines(&out),
+        [
+            status("initialize"),
+            cp.clone(),
+            status("shardEnded"),
+            cp,
+            status("shutdown"),
+            status("shutdown")
+        ]
+    );
+    assert_eq!(p.calls[1], Call::ShardEnded);
+    assert_eq!(
+        p.calls[3],
+        Call::ShardEnded,
+        "TERMINATE behaves as shardEnded"
+    );
+    assert_eq!(p.calls[5], Call::LeaseLost, "ZOMBIE behaves as leaseLost");
+}
+
+#[test]
+fn unknown_actions_are_answered_and_unknown_fields_ignored() {
+    let input = join(&[
+        r#"{"action":"initialize","shardId":"s","sequenceNumber":"1","subSequenceNumber":0,"leaseOwner":"w","extra":{"deep":[1,2]}}"#,
+        r#"{"action":"prepareCheckpoint","sequenceNumber":"1"}"#,
+        r#"{"action":"somethingNew","records":"not-a-list"}"#,
+    ]);
+    let mut p = Recorder::new(Act::Nothing, Act::Nothing);
+    let (result, out) = drive(&input, &mut p);
+    result.unwrap();
+    assert_eq!(
+        lines(&out),
+        [
+            status("initialize"),
+            status("prepareCheckpoint"),
+            status("somethingNew")
+        ]
+    );
+    assert_eq!(p.calls.len(), 1, "the processor never sees unknown actions");
+}
+
+#[test]
+fn blank_lines_crlf_and_unsolicited_replies_are_tolerated() {
+    let input = format!(
+        "\n   \n{INIT}\r\n{}\n{{\"action\":\"leaseLost\"}}\r\n",
+        reply(None)
+    );
+    let mut p = Recorder::new(Act::Nothing, Act::Nothing);
+    let (result, out) = drive(input.as_bytes(), &mut p);
+    result.unwrap();
+    assert_eq!(lines(&out), [status("initialize"), status("leaseLost")]);
+}
+
+#[test]
+fn ten_megabyte_lines() {
+    let data: Vec<u8> = (0..7_500_000u32).map(|i| (i % 251) as u8).collect();
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&data);
+    let b = batch(&[(&encoded, "5", 0)]);
+    assert!(b.len() > 10_000_000);
+    let input = join(&[INIT, &b]);
+    let mut p = Recorder::new(Act::Nothing, Act::Nothing);
+    let (result, out) = drive(&input, &mut p);
+    result.unwrap();
+    let Call::Batch(recs, _) = &p.calls[1] else {
+        panic!()
+    };
+    assert!(recs[0].0 == data, "10 MB record decoded intact");
+    assert_eq!(lines(&out).len(), 2);
+}
+
+#[test]
+fn malformed_lines_stop_the_loop_naming_the_line() {
+    for bad in [
+        "this is not json",
+        r#"{"records":[]}"#,
+        r#"{"action":null}"#,
+        r#"{"action":"processRecords","records":[{"data":"@@@","partitionKey":"k","sequenceNumber":"77","subSequenceNumber":0}]}"#,
+        r#"{"action":"processRecords","records":[{"data":null,"partitionKey":"k","sequenceNumber":"78","subSequenceNumber":0}]}"#,
+        r#"{"action":"shutdown","reason":null}"#,
+    ] {
+        let input = join(&[INIT, bad, r#"{"action":"leaseLost"}"#]);
+        let mut p = Recorder::new(Act::Nothing, Act::Nothing);
+        let (result, out) = drive(&input, &mut p);
+        let err = result.expect_err(bad);
+        assert!(matches!(err, RunError::Protocol(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains(bad) || text.contains("77") || text.contains("78"),
+            "{text}"
+        );
+        assert_eq!(
+            lines(&out),
+            [status("initialize")],
+            "nothing answered after {bad}"
+        );
+        assert_eq!(p.calls.len(), 1, "the processor never sees a bad line");
+    }
+}
+
+#[test]
+fn eof_at_any_point_ends_cleanly() {
+    let b = batch(&[("YQ==", "1", 0)]);
+    // Before anything, between actions, in the middle of a line.
+    for input in [
+        String::new(),
+        format!("{INIT}\n"),
+        format!("{INIT}\n{{\"action\":\"proc"),
+    ] {
+        let mut p = Recorder::new(Act::Nothing, Act::Nothing);
+        let (result, _) = drive(input.as_bytes(), &mut p);
+        result.unwrap();
+    }
+    // In the middle of a checkpoint exchange: no status is written for the action.
+    let input = join(&[INIT, &b]);
+    let mut p = Recorder::new(Act::CheckpointTwice, Act::Nothing);
+    let (result, out) = drive(&input, &mut p);
+    result.unwrap();
+    assert_eq!(
+        lines(&out),
+        [
+            status("initialize"),
+            r#"{"action":"checkpoint","sequenceNumber":"1","subSequenceNumber":0}"#.to_string()
+        ]
+    );
+    assert_eq!(p.calls[2], Call::Checkpointed(Err("Closed".into())));
+    assert_eq!(
+        p.calls[3],
+        Call::Checkpointed(Err("Closed".into())),
+        "no second request once closed"
+    );
+    // EOF in the middle of the reply line.
+    let mut input = join(&[INIT, &b]);
+    input.extend_from_slice(br#"{"action":"checkp"#);
+    let mut p = Recorder::new(Act::CheckpointAll, Act::Nothing);
+    let (result, _) = drive(&input, &mut p);
+    result.unwrap();
+    assert_eq!(p.calls[2], Call::Checkpointed(Err("Closed".into())));
+}
+
+#[test]
+fn an_unexpected_reply_to_a_checkpoint_is_a_protocol_error() {
+    let b = batch(&[("YQ==", "1", 0)]);
+    let input = join(&[INIT, &b, r#"{"action":"leaseLost"}"#]);
+    let mut p = Recorder::new(Act::CheckpointAll, Act::Nothing);
+    let (result, out) = drive(&input, &mut p);
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains("leaseLost"), "{err}");
+    assert!(!out.contains(&status("processRecords")));
+    let Call::Checkpointed(Err(e)) = &p.calls[2] else {
+        panic!()
+    };
+    assert!(e.contains("UnexpectedReply"), "{e}");
+}
+
+#[test]
+fn processor_errors_and_panics_are_never_acknowledged() {
+    for (act, want) in [(Act::Fail, "disk full"), (Act::Panic, "processor bug")] {
+        let b = batch(&[("YQ==", "1", 0)]);
+        let input = join(&[INIT, &b, r#"{"action":"leaseLost"}"#]);
+        let mut p = Recorder::new(act, Act::Nothing);
+        let (result, out) = drive(&input, &mut p);
+        let err = result.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RunError::Processor {
+                    action: "processRecords",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(want), "{err}");
+        assert_eq!(
+            lines(&out),
+            [status("initialize")],
+            "the failed batch is not acknowledged"
+        );
+        assert_eq!(p.calls.len(), 2, "nothing after the failure is processed");
+    }
+}
+
+#[test]
+fn failures_in_shutdown_callbacks_are_not_acknowledged_either() {
+    let input = join(&[INIT, r#"{"action":"shardEnded"}"#]);
+    let mut p = Recorder::new(Act::Nothing, Act::Panic);
+    let (result, out) = drive(&input, &mut p);
+    assert!(matches!(
+        result,
+        Err(RunError::Processor {
+            action: "shardEnded",
+            ..
+        })
+    ));
+    assert_eq!(lines(&out), [status("initialize")]);
+}
