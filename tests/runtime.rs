@@ -8,14 +8,14 @@ use kcl_multilang::{
     RecordProcessor, RetryPolicy, RunError, Runtime,
 };
 
+/// A record as the processor saw it: data, partition key, sequence, sub-sequence, arrival.
+type Rec = (Vec<u8>, String, String, u64, Option<i64>);
+
 /// What the processor saw, in order.
 #[derive(Debug, PartialEq)]
 enum Call {
     Init(String, Option<String>, Option<u64>),
-    Batch(
-        Vec<(Vec<u8>, String, String, u64, Option<i64>)>,
-        Option<u64>,
-    ),
+    Batch(Vec<Rec>, Option<u64>),
     LeaseLost,
     ShardEnded,
     ShutdownRequested,
