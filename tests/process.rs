@@ -187,7 +187,7 @@ fn every_line_is_in_the_file_when_the_checkpoint_is_requested() {
     d.expect_status("processRecords");
     d.send(r#"{"action":"leaseLost"}"#);
     d.expect_status("leaseLost");
-    let (status, _, log) = d.finish();
+    let (status, _, _) = d.finish();
     assert!(status.success());
 }
 
@@ -242,7 +242,7 @@ fn eof_in_the_middle_of_a_checkpoint_exchange() {
     d.expect_status("initialize");
     d.send(&batch(&[(b"x", "1", 0)]));
     assert!(d.expect().contains(r#""action":"checkpoint""#));
-    let (status, _, log) = d.finish();
+    let (status, _, _) = d.finish();
     assert_eq!(status.code(), Some(0), "the daemon is gone: a clean exit");
 }
 
@@ -272,6 +272,10 @@ fn invalid_base64_is_a_clear_error_and_nothing_is_acknowledged() {
     let (status, stderr, log) = d.finish();
     assert_eq!(status.code(), Some(2));
     assert!(stderr.contains("4242:0 has invalid base64"), "{stderr}");
+    assert!(
+        log.contains("ERROR  main - record 4242:0 has invalid base64"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -350,7 +354,7 @@ fn shard_end_and_shutdown_requests_checkpoint() {
     );
     d.send(&reply(None, None));
     d.expect_status("shardEnded");
-    let (status, _, log) = d.finish();
+    let (status, _, _) = d.finish();
     assert!(status.success());
 }
 
@@ -455,7 +459,7 @@ fn stray_stdout_never_reaches_the_daemon() {
     );
     d.send(&reply(None, None));
     d.expect_status("processRecords");
-    let (status, stderr, log) = d.finish();
+    let (status, stderr, _) = d.finish();
     assert!(status.success());
     assert!(stderr.contains("stray output for 7"), "{stderr}");
     assert!(
