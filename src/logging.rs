@@ -66,7 +66,6 @@ struct Inner {
     max_bytes: u64,
     backups: u32,
     pending: Vec<u8>,
-    scratch: String,
 }
 
 impl LogFile {
@@ -83,7 +82,6 @@ impl LogFile {
                 max_bytes: config.max_bytes,
                 backups: config.backups,
                 pending: Vec::with_capacity(CHUNK_BYTES),
-                scratch: String::new(),
             })),
         })
     }
@@ -212,43 +210,40 @@ where
         let function = ctx.event_span(event).map_or("main", |s| s.name());
         let module = meta.target().rsplit("::").next().unwrap_or("");
         let mut inner = self.log.lock();
-        let Inner {
-            scratch, pending, ..
-        } = &mut *inner;
-        scratch.clear();
+        // Formatted straight into the pending chunk: no copy per line.
+        let out = &mut Bytes(&mut inner.pending);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         match self.format {
             LogFormat::Text => {
-                write_clock(scratch, now.as_secs(), now.subsec_millis());
+                write_clock(out, now.as_secs(), now.subsec_millis());
                 let _ = write!(
-                    scratch,
+                    out,
                     " [{module}] {}  {function} - ",
                     level_name(meta.level())
                 );
                 event.record(&mut TextVisitor {
-                    out: scratch,
+                    out: &mut *out,
                     first: true,
                 });
             }
             LogFormat::Json => {
-                scratch.push_str("{\"time\":\"");
-                write_rfc3339(scratch, now.as_secs(), now.subsec_millis());
+                out.push_str("{\"time\":\"");
+                write_rfc3339(out, now.as_secs(), now.subsec_millis());
                 let _ = write!(
-                    scratch,
+                    out,
                     "\",\"level\":\"{}\",\"module\":",
                     level_name(meta.level())
                 );
-                push_json_str(scratch, module);
-                scratch.push_str(",\"function\":");
-                push_json_str(scratch, function);
-                event.record(&mut JsonVisitor { out: scratch });
-                scratch.push('}');
+                push_json_str(out, module);
+                out.push_str(",\"function\":");
+                push_json_str(out, function);
+                event.record(&mut JsonVisitor { out: &mut *out });
+                out.push('}');
             }
         }
-        pending.extend_from_slice(scratch.as_bytes());
-        pending.push(b'\n');
+        out.push('\n');
         // Problems are rare and matter: get them into the file at once.
         let result = if *meta.level() <= Level::WARN {
             inner.write_pending()
@@ -273,7 +268,7 @@ fn level_name(level: &Level) -> &'static str {
 }
 
 /// `HH:MM:SS.mmm` of the UTC day.
-fn write_clock(out: &mut String, secs: u64, millis: u32) {
+fn write_clock(out: &mut Bytes<'_>, secs: u64, millis: u32) {
     let day = secs % 86_400;
     let _ = write!(
         out,
@@ -286,7 +281,7 @@ fn write_clock(out: &mut String, secs: u64, millis: u32) {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-fn write_rfc3339(out: &mut String, secs: u64, millis: u32) {
+fn write_rfc3339(out: &mut Bytes<'_>, secs: u64, millis: u32) {
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let _ = write!(out, "{y:04}-{m:02}-{d:02}T");
     write_clock(out, secs, millis);
@@ -307,13 +302,56 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// Writes text with control characters escaped, so an event stays on one line.
-struct OneLine<'a>(&'a mut String);
+/// Text written into a byte buffer (only ever valid UTF-8 goes in).
+struct Bytes<'a>(&'a mut Vec<u8>);
 
-impl fmt::Write for OneLine<'_> {
+impl Bytes<'_> {
+    fn push_str(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    fn push(&mut self, c: char) {
+        let mut buf = [0; 4];
+        self.push_str(c.encode_utf8(&mut buf));
+    }
+}
+
+impl fmt::Write for Bytes<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push_str(s);
+        Ok(())
+    }
+}
+
+/// The index of the first control character (below 0x20, or DEL) in `b`.
+fn first_control(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    // Eight bytes at a time: most log text has no control characters at all.
+    while let Some(chunk) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let del = x ^ (ONES * 0x7f);
+        let is_del = del.wrapping_sub(ONES) & !del & HIGH;
+        if below_space | is_del != 0 {
+            break;
+        }
+        i += 8;
+    }
+    b[i..]
+        .iter()
+        .position(|&c| c < 0x20 || c == 0x7f)
+        .map(|p| p + i)
+}
+
+/// Writes text with control characters escaped, so an event stays on one line.
+struct OneLine<'a, 'b>(&'a mut Bytes<'b>);
+
+impl fmt::Write for OneLine<'_, '_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let mut rest = s;
-        while let Some(i) = rest.bytes().position(|b| b < 0x20 || b == 0x7f) {
+        while let Some(i) = first_control(rest.as_bytes()) {
             self.0.push_str(&rest[..i]);
             match rest.as_bytes()[i] {
                 b'\n' => self.0.push_str("\\n"),
@@ -331,9 +369,9 @@ impl fmt::Write for OneLine<'_> {
 }
 
 /// Writes text as the inside of a JSON string.
-struct JsonInner<'a>(&'a mut String);
+struct JsonInner<'a, 'b>(&'a mut Bytes<'b>);
 
-impl fmt::Write for JsonInner<'_> {
+impl fmt::Write for JsonInner<'_, '_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let mut rest = s;
         while let Some(i) = rest
@@ -358,18 +396,18 @@ impl fmt::Write for JsonInner<'_> {
     }
 }
 
-fn push_json_str(out: &mut String, s: &str) {
+fn push_json_str(out: &mut Bytes<'_>, s: &str) {
     out.push('"');
     let _ = JsonInner(out).write_str(s);
     out.push('"');
 }
 
-struct TextVisitor<'a> {
-    out: &'a mut String,
+struct TextVisitor<'a, 'b> {
+    out: &'a mut Bytes<'b>,
     first: bool,
 }
 
-impl Visit for TextVisitor<'_> {
+impl Visit for TextVisitor<'_, '_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.record_debug(field, &format_args!("{value}"));
     }
@@ -387,11 +425,11 @@ impl Visit for TextVisitor<'_> {
     }
 }
 
-struct JsonVisitor<'a> {
-    out: &'a mut String,
+struct JsonVisitor<'a, 'b> {
+    out: &'a mut Bytes<'b>,
 }
 
-impl Visit for JsonVisitor<'_> {
+impl Visit for JsonVisitor<'_, '_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.record_debug(field, &format_args!("{value}"));
     }
@@ -424,18 +462,38 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(19_683), (2023, 11, 22));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        let mut s = String::new();
-        write_rfc3339(&mut s, 1_700_000_000, 123);
-        assert_eq!(s, "2023-11-14T22:13:20.123Z");
+        let mut v = Vec::new();
+        write_rfc3339(&mut Bytes(&mut v), 1_700_000_000, 123);
+        assert_eq!(v, b"2023-11-14T22:13:20.123Z");
+    }
+
+    #[test]
+    fn control_characters_found_at_every_offset() {
+        for len in 0..40 {
+            for at in 0..len {
+                for c in [0u8, b'\n', 0x1f, 0x7f] {
+                    let mut v = vec![b'a'; len];
+                    v[at] = c;
+                    assert_eq!(first_control(&v), Some(at), "len {len} at {at} byte {c}");
+                }
+            }
+            let clean: Vec<u8> = (0..len).map(|i| b' ' + (i % 95) as u8).collect();
+            assert_eq!(first_control(&clean), None);
+            assert_eq!(first_control("é😀ü".repeat(len).as_bytes()), None);
+        }
     }
 
     #[test]
     fn escaping() {
-        let mut s = String::new();
-        write!(OneLine(&mut s), "a\nb\r\tc\u{1b}d é").unwrap();
-        assert_eq!(s, "a\\nb\\r\\tc\\u{1b}d é");
-        let mut s = String::new();
-        push_json_str(&mut s, "q\"b\\n\n\u{1}é");
+        let mut v = Vec::new();
+        write!(OneLine(&mut Bytes(&mut v)), "a\nb\r\tc\u{1b}d é\u{7f}").unwrap();
+        assert_eq!(
+            String::from_utf8(v).unwrap(),
+            "a\\nb\\r\\tc\\u{1b}d é\\u{7f}"
+        );
+        let mut v = Vec::new();
+        push_json_str(&mut Bytes(&mut v), "q\"b\\n\n\u{1}é");
+        let s = String::from_utf8(v).unwrap();
         assert_eq!(s, r#""q\"b\\n\n\u0001é""#);
         assert_eq!(
             serde_json::from_str::<String>(&s).unwrap(),

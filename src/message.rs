@@ -50,13 +50,23 @@ pub enum ShutdownReason {
 #[derive(Clone, Debug, Deserialize)]
 pub struct WireRecord<'a> {
     /// Standard base64 with padding.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
     pub data: Option<Cow<'a, str>>,
     /// The partition key.
-    #[serde(rename = "partitionKey", borrow, default)]
+    #[serde(
+        rename = "partitionKey",
+        borrow,
+        default,
+        deserialize_with = "borrowed_str"
+    )]
     pub partition_key: Option<Cow<'a, str>>,
     /// The sequence number.
-    #[serde(rename = "sequenceNumber", borrow, default)]
+    #[serde(
+        rename = "sequenceNumber",
+        borrow,
+        default,
+        deserialize_with = "borrowed_str"
+    )]
     pub sequence_number: Option<Cow<'a, str>>,
     /// The sub-sequence number.
     #[serde(rename = "subSequenceNumber", default)]
@@ -111,9 +121,9 @@ impl Message<'_> {
 /// Every field any action carries; each action takes what it needs.
 #[derive(Deserialize)]
 struct RawMessage<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
     action: Option<Cow<'a, str>>,
-    #[serde(rename = "shardId", borrow, default)]
+    #[serde(rename = "shardId", borrow, default, deserialize_with = "borrowed_str")]
     shard_id: Option<Cow<'a, str>>,
     #[serde(
         rename = "sequenceNumber",
@@ -127,17 +137,48 @@ struct RawMessage<'a> {
     millis_behind_latest: Option<u64>,
     #[serde(borrow, default)]
     records: Option<Vec<WireRecord<'a>>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
     error: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
     reason: Option<Cow<'a, str>>,
 }
 
 /// Only the action, for lines whose other fields do not fit [`RawMessage`].
 #[derive(Deserialize)]
 struct ActionOnly<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_str")]
     action: Option<Cow<'a, str>>,
+}
+
+/// Borrows a string from the line when it has no escapes (serde's own `Cow` support does
+/// not borrow inside an `Option`, which would cost three allocations per record).
+fn borrowed_str<'de: 'a, 'a, D>(d: D) -> Result<Option<Cow<'a, str>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct CowStr<'a>(Cow<'a, str>);
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = CowStr<'de>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(CowStr(Cow::Borrowed(v)))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(CowStr(Cow::Owned(v.to_string())))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok(CowStr(Cow::Owned(v)))
+        }
+    }
+    impl<'de> Deserialize<'de> for CowStr<'de> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_str(Visitor)
+        }
+    }
+    Ok(Option::<CowStr<'de>>::deserialize(d)?.map(|c| c.0))
 }
 
 /// Jackson writes sequence numbers as strings, but coerces numbers; accept both.
@@ -429,6 +470,22 @@ mod tests {
         assert_eq!(recs[1].sub_sequence_number, 2);
         assert_eq!(recs[1].approximate_arrival_timestamp, None);
         assert!(recs[1].data_utf8().is_err());
+    }
+
+    #[test]
+    fn escaped_strings_are_decoded_not_borrowed() {
+        let m = parse(
+            r#"{"action":"processRecords","records":[{"data":"YQ\u003d\u003d","partitionKey":"k\"\u00e9","sequenceNumber":"1","subSequenceNumber":0}]}"#,
+        );
+        let Message::ProcessRecords { records, .. } = m else {
+            panic!()
+        };
+        let mut arena = Vec::new();
+        let recs = decode_records(&records, &mut arena).unwrap();
+        assert_eq!(recs[0].partition_key, "k\"é");
+        assert!(matches!(recs[0].partition_key, Cow::Owned(_)));
+        assert_eq!(recs[0].data, b"a");
+        assert!(matches!(recs[0].sequence_number, Cow::Borrowed(_)));
     }
 
     #[test]

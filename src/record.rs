@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::str::Utf8Error;
 
-use crate::sequence::{compare_positions, Position};
+use crate::sequence::{max_of, Position};
 
 /// One Kinesis record (a user record, after the daemon's KPL de-aggregation).
 ///
@@ -75,9 +75,5 @@ impl OwnedRecord {
 
 /// The largest position among `records`, if any.
 pub fn max_position(records: &[Record<'_>]) -> Option<Position> {
-    records
-        .iter()
-        .map(Record::position_parts)
-        .max_by(|a, b| compare_positions(*a, *b))
-        .map(|(seq, sub)| Position::new(seq, sub))
+    max_of(records.iter().map(Record::position_parts)).map(|(seq, sub)| Position::new(seq, sub))
 }

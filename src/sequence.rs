@@ -14,20 +14,44 @@ use std::fmt;
 /// real position always wins over a sentinel when taking a maximum.
 pub fn compare_sequence_numbers(a: &str, b: &str) -> Ordering {
     match (is_numeric(a), is_numeric(b)) {
-        (true, true) => {
-            let a = a.trim_start_matches('0');
-            let b = b.trim_start_matches('0');
-            a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-        }
+        (true, true) => compare_numeric(a, b),
         (false, true) => Ordering::Less,
         (true, false) => Ordering::Greater,
         (false, false) => a.cmp(b),
     }
 }
 
+/// Compares two strings already known to be all digits.
+fn compare_numeric(a: &str, b: &str) -> Ordering {
+    let a = a.trim_start_matches('0');
+    let b = b.trim_start_matches('0');
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
 /// Whether `s` is a decimal sequence number (one or more ASCII digits, nothing else).
 pub fn is_numeric(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+    // No early exit: the loop vectorizes, and sequence numbers are short.
+    !s.is_empty() && s.bytes().fold(true, |all, b| all & b.is_ascii_digit())
+}
+
+/// The largest of `positions`, comparing as [`compare_positions`] does but checking each
+/// sequence number for digits only once.
+pub fn max_of<'a>(positions: impl IntoIterator<Item = (&'a str, u64)>) -> Option<(&'a str, u64)> {
+    let mut best: Option<((&'a str, u64), bool)> = None;
+    for p in positions {
+        let numeric = is_numeric(p.0);
+        let greater = match best {
+            None => true,
+            Some((b, b_numeric)) => match (numeric, b_numeric) {
+                (true, true) => compare_numeric(p.0, b.0).then(p.1.cmp(&b.1)) == Ordering::Greater,
+                _ => compare_positions(p, b) == Ordering::Greater,
+            },
+        };
+        if greater {
+            best = Some((p, numeric));
+        }
+    }
+    best.map(|(p, _)| p)
 }
 
 /// A position in a shard: a sequence number and, for records de-aggregated from a KPL
@@ -140,5 +164,20 @@ mod tests {
             Some(&p("10", 2))
         );
         assert_eq!(p("10", 2).to_string(), "10:2");
+        assert_eq!(
+            max_of([
+                ("9", 7),
+                ("10", 0),
+                ("TRIM_HORIZON", 9),
+                ("10", 1),
+                ("010", 0)
+            ]),
+            Some(("10", 1))
+        );
+        assert_eq!(
+            max_of([("LATEST", 0), ("AT_TIMESTAMP", 0)]),
+            Some(("LATEST", 0))
+        );
+        assert_eq!(max_of(std::iter::empty()), None);
     }
 }
