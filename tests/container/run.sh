@@ -50,6 +50,12 @@ fi
 have() { command -v "$1" > /dev/null 2>&1; }
 check "shellcheck is available" have shellcheck
 
+if ! command -v gawk > /dev/null 2>&1; then
+  echo "installing gawk (apt-get): the runtime image's awk, to test set_properties.sh with it too"
+  as_root apt-get install -y -qq gawk > "$tmp/apt-gawk.log" 2>&1 || true
+fi
+check "gawk is available" have gawk
+
 HADOLINT="$(command -v hadolint || true)"
 if [[ -z "$HADOLINT" && -x "$repo/.local/venv/bin/hadolint" ]]; then HADOLINT="$repo/.local/venv/bin/hadolint"; fi
 if [[ -z "$HADOLINT" ]]; then
@@ -191,9 +197,9 @@ hostile=(
   '*.jar ? [a-z] glob'
   $'control \x01 \x1f \x7f chars'
   $'\f formfeed first'
-  'ends with a backslash\'
-  '\'
-  '\\\\'
+  $'ends with a backslash\\'
+  $'\\'
+  $'\\\\\\\\'
   '@REGION@ placeholder-looking'
   'http://127.0.0.1:4568/path?x=1&y=2#frag'
   "$(printf 'long-%.0s' {1..400})"
@@ -213,6 +219,18 @@ check "no command substitution ran" test ! -e "$tmp/pwned1" -a ! -e "$tmp/pwned2
 check "the rendered file is pure ASCII (non-ASCII written as \\uXXXX)" \
   test -z "$(LC_ALL=C grep -n '[^[:print:][:space:]]' "$out_file" || true)"
 hostile_sum="$(cksum < "$out_file")"
+# The same with gawk (the awk of the runtime image) and with mawk, whichever `awk` is not already.
+for other_awk in gawk mawk; do
+  command -v "$other_awk" > /dev/null 2>&1 || continue
+  mkdir -p "$tmp/awk-$other_awk"
+  ln -sf "$(command -v "$other_awk")" "$tmp/awk-$other_awk/awk"
+  cp "$out_file" "$tmp/hostile.properties"
+  PATH="$tmp/awk-$other_awk:$PATH" sp "${hostile_env[@]}" "APPLICATION_NAME=$weird_app" "STREAM_NAME= lead" "REGION=trail "
+  check "$other_awk as awk: the same file byte for byte" cmp -s "$out_file" "$tmp/hostile.properties"
+  PATH="$tmp/awk-$other_awk:$PATH" sp "$(printf 'KCL_badUtf8=\xc3\x28')"
+  check "$other_awk as awk: invalid UTF-8 refused" test "$SP_RC" -ne 0
+done
+cp "$tmp/hostile.properties" "$out_file"
 
 section "set_properties.sh: refused values"
 sp "KCL_badValue=$(printf 'line1\nline2')"
@@ -326,8 +344,9 @@ chmod +x "$fakejava"
 # Start run.sh the way a container runtime or a terminal does: default signal dispositions (a background
 # job of this script would inherit SIGINT ignored) and its own session/process group.
 if env --default-signal=INT,TERM true 2> /dev/null; then
-  default_signals=(env --default-signal=INT,TERM)
+  default_signals=(env "--default-signal=INT,TERM")
 else
+  # shellcheck disable=SC2016  # perl code, not shell
   default_signals=(perl -e '$SIG{INT} = $SIG{TERM} = "DEFAULT"; exec @ARGV or die "exec: $!"')
 fi
 RUN_PID="" RUN_RC="" STATE=""

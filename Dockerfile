@@ -1,0 +1,76 @@
+# syntax=docker/dockerfile:1
+# Kinesis Data Streams consumer for ECS Fargate: the KCL MultiLangDaemon (Java) running the Rust
+# record_processor, a drop-in for the Python consumer of the "Kinesis consumer on Fargate" sample.
+#
+#   docker build -t kcl-multilang .
+#   docker run --rm -e REGION=eu-west-1 -e STREAM_NAME=my-stream -e APPLICATION_NAME=my-app kcl-multilang
+#
+# See docs/container.md for the environment variables and the properties.
+
+ARG RUST_VERSION=1
+ARG JAVA_VERSION=17
+
+# ---------------------------------------------------------------------------------------------------
+# 1. The record processor binary
+# ---------------------------------------------------------------------------------------------------
+FROM rust:${RUST_VERSION}-slim-bookworm AS build
+WORKDIR /src
+# Dependencies in their own cached layer: build them against placeholder sources first, so that
+# editing src/ does not recompile every crate. The placeholders must match the targets declared in
+# Cargo.toml ([lib] src/lib.rs, [[bin]] record_processor src/bin/record_processor/main.rs); keep them
+# in step if targets are added (a [[bench]]/[[example]]/[[test]] entry with a path needs its file).
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir -p src/bin/record_processor \
+    && echo 'fn main() {}' > src/bin/record_processor/main.rs \
+    && touch src/lib.rs \
+    && cargo build --release --locked --bin record_processor \
+    && rm -rf src
+COPY src ./src
+# touch: the real sources may be older than the placeholders cargo just built.
+RUN touch src/lib.rs src/bin/record_processor/main.rs \
+    && cargo build --release --locked --bin record_processor \
+    && ./target/release/record_processor --version
+
+# ---------------------------------------------------------------------------------------------------
+# 2. The KCL jars: amazon-kinesis-client-multilang 3.5.3 and its runtime dependencies, from Maven
+#    Central (scripts/kcl-jars-pom.xml). KCL_JARS_SOURCE=maven: fail rather than fall back to KCL 2.x.
+# ---------------------------------------------------------------------------------------------------
+FROM maven:3-amazoncorretto-17 AS jars
+WORKDIR /build
+COPY scripts/fetch-kcl-jars.sh scripts/kcl-jars-pom.xml ./scripts/
+RUN KCL_JARS_SOURCE=maven JARS_DIR=/jars bash scripts/fetch-kcl-jars.sh
+
+# ---------------------------------------------------------------------------------------------------
+# 3. Runtime: Amazon Corretto headless on Amazon Linux 2023
+# ---------------------------------------------------------------------------------------------------
+FROM amazoncorretto:${JAVA_VERSION}-al2023-headless
+# The AL2023 image is minimal. It has bash and coreutils (tail, mktemp, env, sort) for run.sh and
+# set_properties.sh; we add
+#   gawk          set_properties.sh renders and escapes the properties in awk (not guaranteed present)
+#   shadow-utils  useradd, for the non-root user
+# Package versions are not pinned: they come from the AL2023 release the base image is locked to.
+# hadolint ignore=DL3041
+RUN dnf install -y --setopt=install_weak_deps=False gawk shadow-utils \
+    && dnf clean all \
+    && rm -rf /var/cache/dnf \
+    && useradd --uid 10001 --user-group --home-dir /app --no-create-home --shell /sbin/nologin kcl
+
+ENV APP_HOME=/app \
+    LANG=C.UTF-8
+WORKDIR /app
+COPY --from=jars /jars/ /app/jars/
+COPY --from=build /src/target/release/record_processor /app/bin/record_processor
+COPY properties/ /app/properties/
+COPY logback/ /app/logback/
+COPY --chmod=0755 run.sh set_properties.sh /app/
+# /app stays root-owned (read-only for the service user) except the log directory and the rendered
+# properties file, which set_properties.sh rewrites at every start. With a read-only root filesystem,
+# mount volumes and point LOG_DIR and PROPERTIES_FILE at them.
+RUN mkdir -p /app/logs \
+    && touch /app/record_processor.properties \
+    && chown kcl:kcl /app/logs /app/record_processor.properties
+
+USER 10001:10001
+# run.sh is PID 1 and handles SIGTERM itself: it forwards it to the daemon, which shuts down gracefully
+# within shutdownGraceMillis (25 s in the template; ECS sends SIGKILL after stopTimeout, 30 s by default).
+ENTRYPOINT ["/app/run.sh"]

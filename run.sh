@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# run.sh -- entry point of the consumer container: render the properties, follow the record processor's
+# log to stdout, and run the KCL MultiLangDaemon (which starts one record_processor per shard lease).
+#
+#   run.sh                  run until the daemon exits, or until SIGTERM/SIGINT (graceful shutdown)
+#   run.sh --print-command  print the java command line and exit (nothing is started or written)
+#
+# Environment (defaults in brackets; APP_HOME is /app in the image):
+#   REGION, STREAM_NAME, APPLICATION_NAME   required, see set_properties.sh; KCL_<property>=value too
+#   APP_HOME [directory of run.sh]
+#   RECORD_PROCESSOR_BIN [$APP_HOME/bin/record_processor, else $APP_HOME/target/release/record_processor]
+#   JARS_DIR [$APP_HOME/jars]   PROPERTIES_TEMPLATE [$APP_HOME/properties/record_processor.properties]
+#   PROPERTIES_FILE [$APP_HOME/record_processor.properties]   LOGBACK_CONFIG [$APP_HOME/logback/logback.xml]
+#   LOG_DIR [$APP_HOME/logs]   JAVA [java]   JAVA_OPTS [] (split on whitespace)
+#
+# Signals: the first SIGTERM or SIGINT is forwarded to the daemon as one SIGTERM; its shutdown hook then
+# shuts down gracefully for up to shutdownGraceMillis (processors get shutdownRequested and checkpoint).
+# run.sh waits for it and exits with the daemon's status (the JVM exits 143 after a SIGTERM). A second
+# signal kills the daemon at once (SIGKILL). If the daemon exits on its own, run.sh exits at once with
+# its status. The daemon is started as a background job of this non-interactive shell, so it ignores
+# SIGINT (a terminal's Ctrl+C reaches the whole process group): it only gets the one SIGTERM from here.
+set -euo pipefail
+
+self_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+export APP_HOME="${APP_HOME:-$self_dir}"
+if [[ -z "${RECORD_PROCESSOR_BIN:-}" ]]; then
+  RECORD_PROCESSOR_BIN="$APP_HOME/bin/record_processor"
+  if [[ ! -e "$RECORD_PROCESSOR_BIN" && -e "$APP_HOME/target/release/record_processor" ]]; then
+    RECORD_PROCESSOR_BIN="$APP_HOME/target/release/record_processor"   # a source checkout
+  fi
+fi
+export RECORD_PROCESSOR_BIN
+export JARS_DIR="${JARS_DIR:-$APP_HOME/jars}"
+export PROPERTIES_TEMPLATE="${PROPERTIES_TEMPLATE:-$APP_HOME/properties/record_processor.properties}"
+export PROPERTIES_FILE="${PROPERTIES_FILE:-$APP_HOME/record_processor.properties}"
+export LOGBACK_CONFIG="${LOGBACK_CONFIG:-$APP_HOME/logback/logback.xml}"
+export LOG_DIR="${LOG_DIR:-$APP_HOME/logs}"
+JAVA="${JAVA:-java}"
+JAVA_OPTS="${JAVA_OPTS:-}"
+MAIN_CLASS="software.amazon.kinesis.multilang.MultiLangDaemon"
+LOG_FILE="$LOG_DIR/record_processor.log"
+
+log() { printf '[run.sh %s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+read -r -a java_opts <<< "$JAVA_OPTS"
+java_cmd=("$JAVA" "${java_opts[@]}" -Dfile.encoding=UTF-8 -cp "$JARS_DIR/*" "$MAIN_CLASS"
+  --properties-file "$PROPERTIES_FILE" --log-configuration "$LOGBACK_CONFIG")
+
+case "${1:-}" in
+  "") ;;
+  --print-command)
+    printf -v line '%q ' "${java_cmd[@]}"
+    printf '%s\n' "${line% }"
+    exit 0
+    ;;
+  -h | --help)
+    while IFS= read -r line; do
+      [[ "$line" != "set -euo"* ]] || break
+      [[ "$line" != '#!'* ]] || continue
+      line="${line#\#}"
+      printf '%s\n' "${line# }"
+    done < "${BASH_SOURCE[0]}"
+    exit 0
+    ;;
+  *) die "unknown argument: $1 (usage: run.sh [--print-command | --help])" ;;
+esac
+
+# ------------------------------------------------------------------ 1. checks and properties
+command -v "$JAVA" > /dev/null 2>&1 \
+  || die "java not found: JAVA=$JAVA (install a Java 17+ runtime or point JAVA at one)"
+shopt -s nullglob
+multilang_jars=("$JARS_DIR"/amazon-kinesis-client-multilang-*.jar)
+shopt -u nullglob
+(( ${#multilang_jars[@]} > 0 )) \
+  || die "no KCL jars: JARS_DIR=$JARS_DIR has no amazon-kinesis-client-multilang-*.jar (fill it with scripts/fetch-kcl-jars.sh)"
+if [[ -z "${KCL_executableName:-}" ]]; then
+  [[ -f "$RECORD_PROCESSOR_BIN" && -x "$RECORD_PROCESSOR_BIN" ]] \
+    || die "record processor binary not found or not executable: RECORD_PROCESSOR_BIN=$RECORD_PROCESSOR_BIN (build it with: cargo build --release --bin record_processor)"
+fi
+[[ -r "$LOGBACK_CONFIG" ]] || die "logback configuration not found: LOGBACK_CONFIG=$LOGBACK_CONFIG"
+
+"$self_dir/set_properties.sh" || die "set_properties.sh failed (see above)"
+
+# ------------------------------------------------------------------ 2. the processor's log -> stdout
+mkdir -p -- "$LOG_DIR" || die "cannot create LOG_DIR=$LOG_DIR"
+touch -- "$LOG_FILE" || die "cannot write $LOG_FILE"
+log_start=$(( $(wc -c < "$LOG_FILE") + 1 ))   # follow only what is written from now on
+
+daemon_pid="" tail_pid="" forwarded=0 trapped=0 launching=0 pending=""
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+  if [[ -n "$tail_pid" ]] && kill -0 "$tail_pid" 2> /dev/null; then
+    kill -TERM "$tail_pid" 2> /dev/null || true
+    wait "$tail_pid" 2> /dev/null || true
+  fi
+  if [[ -n "$daemon_pid" ]] && kill -0 "$daemon_pid" 2> /dev/null; then
+    log "stopping the daemon (pid $daemon_pid)"
+    kill -TERM "$daemon_pid" 2> /dev/null || true
+  fi
+}
+trap cleanup EXIT
+on_signal() { # on_signal NAME NUMBER
+  trapped=1
+  if [[ -z "$daemon_pid" ]]; then
+    if (( launching )); then pending="$1"; return; fi   # forwarded as soon as the pid is known
+    log "received SIG$1 before the daemon started: exiting"
+    exit $((128 + $2))
+  fi
+  if (( forwarded == 0 )); then
+    forwarded=1
+    log "received SIG$1: asking the daemon (pid $daemon_pid) to shut down gracefully (SIGTERM)"
+    kill -TERM "$daemon_pid" 2> /dev/null || true
+  else
+    log "received SIG$1 again: killing the daemon (pid $daemon_pid) now (SIGKILL)"
+    kill -KILL "$daemon_pid" 2> /dev/null || true
+  fi
+}
+trap 'on_signal TERM 15' TERM
+trap 'on_signal INT 2' INT
+
+# ------------------------------------------------------------------ 3. the daemon
+log "starting the KCL MultiLangDaemon: ${java_cmd[*]}"
+launching=1
+"${java_cmd[@]}" &
+daemon_pid=$!
+if [[ -n "$pending" ]]; then on_signal "$pending" 0; fi
+# --pid: tail exits by itself shortly after the daemon, once it has printed the last lines.
+tail -c "+$log_start" -s 0.5 --pid="$daemon_pid" -F -- "$LOG_FILE" &
+tail_pid=$!
+log "daemon pid $daemon_pid; following $LOG_FILE (tail pid $tail_pid)"
+
+# ------------------------------------------------------------------ 4. wait
+# `wait` returns early (status > 128) when a trapped signal arrives: then wait again. If the daemon's
+# exit raced with the signal, the second wait answers 127 and the first status is the real one.
+status=""
+while :; do
+  trapped=0
+  if wait "$daemon_pid" 2> /dev/null; then rc=0; else rc=$?; fi
+  if (( rc == 127 )) && [[ -n "$status" ]]; then break; fi
+  status=$rc
+  (( trapped )) || break
+done
+
+if (( forwarded )); then
+  log "the daemon exited with status $status after the shutdown request"
+else
+  log "the daemon exited on its own with status $status"
+fi
+# Let tail print the processors' last lines (they exit on stdin EOF when the JVM is gone), then stop it.
+for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+  kill -0 "$tail_pid" 2> /dev/null || break
+  sleep 0.1
+done
+trap - TERM INT
+exit "$status"
