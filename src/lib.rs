@@ -33,6 +33,7 @@
 
 pub mod checkpoint;
 pub mod error;
+mod fast;
 pub mod logging;
 pub mod message;
 pub mod processor;

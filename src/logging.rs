@@ -208,7 +208,11 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
         let function = ctx.event_span(event).map_or("main", |s| s.name());
-        let module = meta.target().rsplit("::").next().unwrap_or("");
+        let target = meta.target();
+        let module = target
+            .bytes()
+            .rposition(|b| b == b':')
+            .map_or(target, |i| &target[i + 1..]);
         let mut inner = self.log.lock();
         // Formatted straight into the pending chunk: no copy per line.
         let out = &mut Bytes(&mut inner.pending);
@@ -218,11 +222,13 @@ where
         match self.format {
             LogFormat::Text => {
                 write_clock(out, now.as_secs(), now.subsec_millis());
-                let _ = write!(
-                    out,
-                    " [{module}] {}  {function} - ",
-                    level_name(meta.level())
-                );
+                out.push_str(" [");
+                out.push_str(module);
+                out.push_str("] ");
+                out.push_str(level_name(meta.level()));
+                out.push_str("  ");
+                out.push_str(function);
+                out.push_str(" - ");
                 event.record(&mut TextVisitor {
                     out: &mut *out,
                     first: true,
@@ -269,15 +275,24 @@ fn level_name(level: &Level) -> &'static str {
 
 /// `HH:MM:SS.mmm` of the UTC day.
 fn write_clock(out: &mut Bytes<'_>, secs: u64, millis: u32) {
+    // By hand: `write!` with padding costs more than the rest of a record's line.
     let day = secs % 86_400;
-    let _ = write!(
-        out,
-        "{:02}:{:02}:{:02}.{:03}",
-        day / 3600,
-        day / 60 % 60,
-        day % 60,
-        millis
-    );
+    let digit = |n: u64| b'0' + (n % 10) as u8;
+    let (h, m, s, ms) = (day / 3600, day / 60 % 60, day % 60, u64::from(millis));
+    out.0.extend_from_slice(&[
+        digit(h / 10),
+        digit(h),
+        b':',
+        digit(m / 10),
+        digit(m),
+        b':',
+        digit(s / 10),
+        digit(s),
+        b'.',
+        digit(ms / 100),
+        digit(ms / 10),
+        digit(ms),
+    ]);
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
@@ -465,6 +480,12 @@ mod tests {
         let mut v = Vec::new();
         write_rfc3339(&mut Bytes(&mut v), 1_700_000_000, 123);
         assert_eq!(v, b"2023-11-14T22:13:20.123Z");
+        v.clear();
+        write_clock(&mut Bytes(&mut v), 86_399, 9);
+        assert_eq!(v, b"23:59:59.009");
+        v.clear();
+        write_clock(&mut Bytes(&mut v), 86_400 * 5 + 3600 + 61, 450);
+        assert_eq!(v, b"01:01:01.450");
     }
 
     #[test]

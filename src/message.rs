@@ -8,7 +8,6 @@
 
 use std::borrow::Cow;
 
-use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::error::{excerpt, ProtocolError};
@@ -211,6 +210,9 @@ fn malformed(line: &[u8], reason: impl Into<String>) -> ProtocolError {
 /// `line` may end in `\n` or `\r\n`. Bytes that are not UTF-8 (a daemon running with a
 /// non-UTF-8 default charset) are replaced rather than rejected.
 pub fn parse_message(line: &[u8]) -> Result<Message<'_>, ProtocolError> {
+    if let Some(message) = crate::fast::process_records(line) {
+        return Ok(message);
+    }
     match serde_json::from_slice::<RawMessage<'_>>(line) {
         Ok(raw) => into_message(raw, line),
         Err(err) => {
@@ -352,8 +354,8 @@ pub fn decode_records<'a>(
             .data
             .as_deref()
             .ok_or_else(|| bad("data is missing or null".into()))?;
-        base64::engine::general_purpose::STANDARD
-            .decode_vec(data, arena)
+        base64_simd::STANDARD
+            .decode_append(data, arena)
             .map_err(|e| bad(e.to_string()))?;
         ends.push(arena.len());
     }

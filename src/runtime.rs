@@ -168,19 +168,34 @@ impl<R: BufRead, W: Write> Runtime<R, W> {
 /// Reads one line (through `\n`) into `buf`. Returns `false` at end of input, including
 /// input that ends in the middle of a line: the daemon is gone, there is no one to answer.
 fn read_line(input: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<bool> {
-    let n = input.read_until(b'\n', buf)?;
-    if n == 0 {
+    // `BufRead::read_until` with a SIMD search: lines are megabytes long.
+    loop {
+        let available = match input.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            break;
+        }
+        if let Some(i) = memchr::memchr(b'\n', available) {
+            buf.extend_from_slice(&available[..=i]);
+            input.consume(i + 1);
+            return Ok(true);
+        }
+        let n = available.len();
+        buf.extend_from_slice(available);
+        input.consume(n);
+    }
+    if buf.is_empty() {
         return Ok(false);
     }
-    if buf.last() != Some(&b'\n') {
-        tracing::warn!(
-            "stdin ended in the middle of a line; dropping {} bytes: {}",
-            buf.len(),
-            excerpt(buf)
-        );
-        return Ok(false);
-    }
-    Ok(true)
+    tracing::warn!(
+        "stdin ended in the middle of a line; dropping {} bytes: {}",
+        buf.len(),
+        excerpt(buf)
+    );
+    Ok(false)
 }
 
 fn release_if_large(buf: &mut Vec<u8>) {

@@ -87,7 +87,7 @@ impl SampleProcessor {
     }
 
     fn log_record(data: &[u8]) {
-        match std::str::from_utf8(data) {
+        match simdutf8::basic::from_utf8(data) {
             Ok(text) => info!(target: TARGET, "{text}"),
             Err(_) => {
                 let encoded = base64::engine::general_purpose::STANDARD.encode(data);

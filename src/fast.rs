@@ -1,0 +1,249 @@
+//! A fast path for the one message that is hot: `processRecords` exactly as the daemon's
+//! Jackson writes it (fixed key order, no whitespace, no escapes in the strings we borrow).
+//!
+//! Anything else — another key order, whitespace, an escape, a number out of range — makes
+//! it return `None`, and the general serde parser takes the line. So this only ever decides
+//! how fast a line is read, never what it means; the tests check both agree.
+
+use std::borrow::Cow;
+
+use crate::message::{Message, WireRecord};
+
+/// Parses a Jackson-shaped `processRecords` line, or returns `None`.
+pub(crate) fn process_records(line: &[u8]) -> Option<Message<'_>> {
+    let text = simdutf8::basic::from_utf8(line).ok()?;
+    let mut p = Cursor {
+        text,
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    p.literal(br#"{"action":"processRecords","records":["#)?;
+    let mut records = Vec::new();
+    if !p.eat(b']') {
+        loop {
+            records.push(p.record()?);
+            if p.eat(b',') {
+                continue;
+            }
+            p.literal(b"]")?;
+            break;
+        }
+    }
+    p.literal(br#","millisBehindLatest":"#)?;
+    let millis_behind_latest = p.optional_number()?;
+    p.literal(b"}")?;
+    match &p.bytes[p.at..] {
+        b"" | b"\n" | b"\r\n" => Some(Message::ProcessRecords {
+            records,
+            millis_behind_latest: match millis_behind_latest {
+                None => None,
+                Some(n) => Some(u64::try_from(n).ok()?),
+            },
+        }),
+        _ => None,
+    }
+}
+
+struct Cursor<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn literal(&mut self, lit: &[u8]) -> Option<()> {
+        if self.bytes[self.at..].starts_with(lit) {
+            self.at += lit.len();
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        let hit = self.bytes.get(self.at) == Some(&b);
+        self.at += usize::from(hit);
+        hit
+    }
+
+    fn record(&mut self) -> Option<WireRecord<'a>> {
+        self.literal(br#"{"data":""#)?;
+        // Base64 cannot hold a control character: the decoder rejects one, no scan needed.
+        let data = self.string(false)?;
+        self.literal(br#","partitionKey":""#)?;
+        let partition_key = self.string(true)?;
+        self.literal(br#","sequenceNumber":""#)?;
+        let sequence_number = self.string(true)?;
+        self.literal(br#","approximateArrivalTimestamp":"#)?;
+        let approximate_arrival_timestamp = self.optional_number()?;
+        self.literal(br#","subSequenceNumber":"#)?;
+        let sub_sequence_number = u64::try_from(self.optional_number()??).ok()?;
+        self.literal(br#","action":"record"}"#)?;
+        Some(WireRecord {
+            data: Some(Cow::Borrowed(data)),
+            partition_key: Some(Cow::Borrowed(partition_key)),
+            sequence_number: Some(Cow::Borrowed(sequence_number)),
+            sub_sequence_number: Some(sub_sequence_number),
+            approximate_arrival_timestamp,
+        })
+    }
+
+    /// The rest of a string whose opening quote is consumed; `None` if it has an escape or
+    /// a raw control character (which JSON forbids: let serde report it).
+    fn string(&mut self, check_controls: bool) -> Option<&'a str> {
+        let rest = &self.bytes[self.at..];
+        let end = memchr::memchr2(b'"', b'\\', rest)?;
+        if rest[end] != b'"' || (check_controls && rest[..end].iter().any(|&b| b < 0x20)) {
+            return None;
+        }
+        // Quotes are ASCII, so both ends are character boundaries of the validated text.
+        let s = &self.text[self.at..self.at + end];
+        self.at += end + 1;
+        Some(s)
+    }
+
+    /// `null`, or an integer that fits an `i64`. The outer `None` means "not this shape".
+    fn optional_number(&mut self) -> Option<Option<i64>> {
+        if self.bytes[self.at..].starts_with(b"null") {
+            self.at += 4;
+            return Some(None);
+        }
+        let negative = self.eat(b'-');
+        let digits = self.bytes[self.at..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        // No leading zeros (not JSON), no more digits than an i64 can hold.
+        if digits == 0 || digits > 18 || (digits > 1 && self.bytes[self.at] == b'0') {
+            return None;
+        }
+        let mut n: i64 = 0;
+        for &b in &self.bytes[self.at..self.at + digits] {
+            n = n * 10 + i64::from(b - b'0');
+        }
+        self.at += digits;
+        Some(Some(if negative { -n } else { n }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{decode_records, parse_message};
+
+    /// The general parser's view of a line, for comparison with the fast path's.
+    fn via_serde(line: &str) -> Option<(Vec<String>, Option<u64>)> {
+        // A trailing space defeats the fast path (it accepts no whitespace).
+        let spaced = format!("{} ", line.trim_end());
+        summary(parse_message(spaced.as_bytes()).ok()?)
+    }
+
+    fn summary(m: Message<'_>) -> Option<(Vec<String>, Option<u64>)> {
+        let Message::ProcessRecords {
+            records,
+            millis_behind_latest,
+        } = m
+        else {
+            return None;
+        };
+        let mut arena = Vec::new();
+        let recs = decode_records(&records, &mut arena).ok()?;
+        Some((
+            recs.iter()
+                .map(|r| {
+                    format!(
+                        "{:?}|{}|{}|{}|{:?}",
+                        r.data,
+                        r.partition_key,
+                        r.sequence_number,
+                        r.sub_sequence_number,
+                        r.approximate_arrival_timestamp
+                    )
+                })
+                .collect(),
+            millis_behind_latest,
+        ))
+    }
+
+    fn record(data: &str, pk: &str, seq: &str, ts: &str, sub: &str) -> String {
+        format!(
+            r#"{{"data":"{data}","partitionKey":"{pk}","sequenceNumber":"{seq}","approximateArrivalTimestamp":{ts},"subSequenceNumber":{sub},"action":"record"}}"#
+        )
+    }
+
+    fn line(records: &[String], millis: &str) -> String {
+        format!(
+            r#"{{"action":"processRecords","records":[{}],"millisBehindLatest":{millis}}}"#,
+            records.join(",")
+        )
+    }
+
+    #[test]
+    fn takes_jackson_shaped_lines_and_agrees_with_serde() {
+        let cases = [
+            line(&[], "null"),
+            line(
+                &[record(
+                    "aGVsbG8=",
+                    "pk-1",
+                    "49590338271490256608559692538361571095921575989136588898",
+                    "1700000000123",
+                    "0",
+                )],
+                "0",
+            ),
+            line(
+                &[
+                    record("", "", "1", "null", "7"),
+                    record("AP8KDQ==", "é✓😀", "2", "-5", "18446744073"),
+                ],
+                "123456789",
+            ),
+        ];
+        for case in &cases {
+            for ending in ["", "\n", "\r\n"] {
+                let text = format!("{case}{ending}");
+                let fast = process_records(text.as_bytes())
+                    .unwrap_or_else(|| panic!("fast path refused {text}"));
+                assert_eq!(summary(fast), via_serde(case), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn leaves_everything_else_to_serde() {
+        let r = record("YQ==", "k", "1", "1", "0");
+        let refused = [
+            // Another key order, whitespace, escapes, odd numbers, extra or missing keys.
+            r#"{"records":[],"action":"processRecords","millisBehindLatest":null}"#.to_string(),
+            r#"{"action":"processRecords", "records":[],"millisBehindLatest":null}"#.to_string(),
+            line(&[record("YQ==", "k\\\"", "1", "1", "0")], "0"),
+            line(&[record("YQ==", "k", "1", "01", "0")], "0"),
+            line(&[record("YQ==", "k", "1", "1.5", "0")], "0"),
+            line(&[record("YQ==", "k", "1", "1e3", "0")], "0"),
+            line(&[record("YQ==", "k", "1", "1", "null")], "0"),
+            line(&[record("YQ==", "k", "1", "1", "-1")], "0"),
+            line(
+                &[record("YQ==", "k", "1", "99999999999999999999", "0")],
+                "0",
+            ),
+            line(std::slice::from_ref(&r), "-1"),
+            line(std::slice::from_ref(&r), "0")
+                .replace(r#","action":"record"}"#, r#","action":"record","extra":1}"#),
+            line(std::slice::from_ref(&r), "0").replace(r#""data":"YQ==","#, ""),
+            format!("{} ", line(std::slice::from_ref(&r), "0")),
+            format!("{}x", line(std::slice::from_ref(&r), "0")),
+            line(&[record("YQ==", "a\u{1}b", "1", "1", "0")], "0"),
+        ];
+        for case in &refused {
+            assert!(
+                process_records(case.as_bytes()).is_none(),
+                "fast path took {case}"
+            );
+        }
+        // Invalid UTF-8 anywhere: refused (serde's path repairs it).
+        let mut bad = line(std::slice::from_ref(&r), "0").into_bytes();
+        bad.insert(bad.len() - 3, 0xff);
+        assert!(process_records(&bad).is_none());
+    }
+}
