@@ -3,8 +3,15 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use kcl_multilang::logging::LogFormat;
+
+/// Tools that run beside the processor, not under the daemon.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a rendered KCL properties file before the daemon starts (run.sh does).
+    CheckProperties(crate::check_properties::Args),
+}
 
 /// Log line layout.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -52,7 +59,12 @@ impl From<Level> for tracing::Level {
 /// closing stdin).
 #[derive(Debug, Parser)]
 #[command(name = "record_processor", version, about, long_about = None)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    /// Without a command: run as the daemon's child (the record processor itself).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// The log file (rotated by size). Nothing but protocol messages goes to stdout.
     #[arg(
         long,

@@ -1,6 +1,7 @@
 //! `record_processor`: the drop-in replacement for the Kinesis-on-Fargate sample's Python
 //! record processor. Parses options, opens the log, and hands over to the library's loop.
 
+mod check_properties;
 mod cli;
 mod sample;
 
@@ -15,7 +16,11 @@ use tracing_subscriber::layer::SubscriberExt as _;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    match run(cli) {
+    let result = match &cli.command {
+        Some(cli::Command::CheckProperties(args)) => check_properties::run(args),
+        None => run(cli),
+    };
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("record_processor: {err:#}");
