@@ -3,6 +3,7 @@
 
 use std::io::{self, BufRead, Write};
 use std::panic::{self, AssertUnwindSafe};
+use std::time::Duration;
 
 use crate::checkpoint::{CheckpointChannel, CheckpointError, Checkpointer};
 use crate::error::{excerpt, BoxError, ProtocolError, RunError};
@@ -10,7 +11,11 @@ use crate::message::{
     decode_records, encode_checkpoint, encode_status, parse_message, CheckpointReply, Message,
     ShutdownReason,
 };
+use crate::policy::{write_dead_letters, ErrorPolicy};
 use crate::processor::{ProcessRecordsInput, RecordProcessor};
+
+/// The longest wait between two attempts at a failed batch.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 
 /// Buffers above this size are released after the action that needed them, so one 10 MB
 /// batch does not pin its memory for the life of the process.
@@ -25,6 +30,8 @@ pub struct Runtime<R, W> {
     arena: Vec<u8>,
     reply: Vec<u8>,
     frame: Vec<u8>,
+    policy: ErrorPolicy,
+    shard_id: String,
 }
 
 /// How the connection stands after a checkpoint exchange.
@@ -45,7 +52,16 @@ impl<R: BufRead, W: Write> Runtime<R, W> {
             arena: Vec::new(),
             reply: Vec::new(),
             frame: Vec::new(),
+            policy: ErrorPolicy::Fail,
+            shard_id: String::new(),
         }
+    }
+
+    /// Sets what happens when `process_records` fails or panics (default for a new
+    /// runtime: [`ErrorPolicy::Fail`]).
+    pub fn with_error_policy(mut self, policy: ErrorPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Gives the streams back (tests read what was written).
@@ -65,6 +81,8 @@ impl<R: BufRead, W: Write> Runtime<R, W> {
                 arena,
                 reply,
                 frame,
+                policy,
+                shard_id,
             } = self;
             line.clear();
             if !read_line(input, line)? {
@@ -109,6 +127,7 @@ impl<R: BufRead, W: Write> Runtime<R, W> {
             let outcome = match message {
                 Message::Initialize(init) => {
                     let _span = tracing::info_span!("initialize").entered();
+                    shard_id.clone_from(&init.shard_id);
                     guarded(|| processor.initialize(&init))
                 }
                 Message::ProcessRecords {
@@ -121,8 +140,50 @@ impl<R: BufRead, W: Write> Runtime<R, W> {
                         records: &records,
                         millis_behind_latest,
                     };
-                    let mut checkpointer = Checkpointer::new(&mut channel);
-                    guarded(|| processor.process_records(&input, &mut checkpointer))
+                    let mut attempt = 1;
+                    loop {
+                        let mut checkpointer = Checkpointer::new(&mut channel);
+                        let result =
+                            guarded(|| processor.process_records(&input, &mut checkpointer));
+                        let Err(err) = result else { break Ok(()) };
+                        if !channel.is_open() {
+                            break Err(err);
+                        }
+                        match policy {
+                            ErrorPolicy::Retry { attempts, backoff } if attempt < *attempts => {
+                                let delay = backoff
+                                    .saturating_mul(1 << (attempt - 1).min(16))
+                                    .min(MAX_RETRY_DELAY);
+                                tracing::warn!(
+                                    "processing a batch of {} records failed (attempt {attempt} of {attempts}): {err}; retrying in {delay:?}",
+                                    records.len()
+                                );
+                                std::thread::sleep(delay);
+                                attempt += 1;
+                            }
+                            ErrorPolicy::Skip { dead_letter } => {
+                                let reason = err.to_string();
+                                match write_dead_letters(dead_letter, shard_id, &records, &reason) {
+                                    Ok(()) => {
+                                        tracing::error!(
+                                            "processing a batch of {} records failed: {reason}; skipped them, written to the dead-letter file {}",
+                                            records.len(),
+                                            dead_letter.display()
+                                        );
+                                        break Ok(());
+                                    }
+                                    Err(io) => {
+                                        break Err(format!(
+                                            "{reason}; and the dead-letter file {} could not be written: {io}",
+                                            dead_letter.display()
+                                        )
+                                        .into())
+                                    }
+                                }
+                            }
+                            _ => break Err(err),
+                        }
+                    }
                 }
                 Message::LeaseLost | Message::Shutdown(ShutdownReason::Zombie) => {
                     let _span = tracing::info_span!("lease_lost").entered();
@@ -245,6 +306,12 @@ struct PipeChannel<'a, R, W> {
     reply: &'a mut Vec<u8>,
     frame: &'a mut Vec<u8>,
     state: &'a mut ChannelState,
+}
+
+impl<R, W> PipeChannel<'_, R, W> {
+    fn is_open(&self) -> bool {
+        matches!(self.state, ChannelState::Open)
+    }
 }
 
 impl<R: BufRead, W: Write> CheckpointChannel for PipeChannel<'_, R, W> {

@@ -11,6 +11,7 @@ use std::io::{self, BufReader};
 use std::os::fd::FromRawFd;
 
 use crate::error::RunError;
+use crate::policy::ErrorPolicy;
 use crate::processor::RecordProcessor;
 use crate::runtime::Runtime;
 
@@ -80,16 +81,23 @@ fn dup_cloexec(fd: i32) -> io::Result<i32> {
 
 /// Runs `processor` as a MultiLangDaemon child over this process's stdin and stdout.
 ///
-/// Ignores SIGINT/SIGTERM, guards stdout, and runs until the daemon closes stdin. An error
+/// Ignores SIGINT/SIGTERM, guards stdout, and runs until the daemon closes stdin. A failed
+/// batch is retried as [`ErrorPolicy::default`] says (3 attempts), then fails. An error
 /// is logged (through `tracing` and to stderr, which the daemon copies into its log) and
 /// returned as [`Outcome::Failed`]; exit with [`Outcome::exit_code`].
 pub fn run_stdio(processor: &mut dyn RecordProcessor) -> Outcome {
+    run_stdio_with(processor, ErrorPolicy::default())
+}
+
+/// [`run_stdio`] with the given policy for failed batches.
+pub fn run_stdio_with(processor: &mut dyn RecordProcessor, policy: ErrorPolicy) -> Outcome {
     ignore_termination_signals();
     let (input, output) = match take_protocol_stdio() {
         Ok(pair) => pair,
         Err(err) => return failed(RunError::Io(err)),
     };
-    let mut runtime = Runtime::new(BufReader::with_capacity(64 << 10, input), output);
+    let mut runtime =
+        Runtime::new(BufReader::with_capacity(64 << 10, input), output).with_error_policy(policy);
     match runtime.run(processor) {
         Ok(()) => Outcome::Finished,
         Err(err) => failed(err),

@@ -40,11 +40,21 @@ impl Daemon {
     }
 
     fn start_program(program: &Path, args: &[&str]) -> Self {
+        Self::start_with_env(program, args, &[])
+    }
+
+    /// Starts `program` in a scratch directory; `{dir}` in an environment value stands for it.
+    fn start_with_env(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("logs").join("record_processor.log");
-        let mut child = Command::new(program)
-            .arg("--log-file")
-            .arg(&log)
+        let mut command = Command::new(program);
+        if program == binary() && !args.contains(&"--log-file") {
+            command.arg("--log-file").arg(&log);
+        }
+        for (k, v) in env {
+            command.env(k, v.replace("{dir}", dir.path().to_str().unwrap()));
+        }
+        let mut child = command
             .args(args)
             .current_dir(dir.path())
             .env_remove("CHECKPOINT_INTERVAL_SECONDS")
@@ -98,6 +108,10 @@ impl Daemon {
         if let Ok(line) = self.stdout.recv_timeout(d) {
             panic!("unexpected message: {line}");
         }
+    }
+
+    fn dir(&self) -> &Path {
+        self._dir.path()
     }
 
     fn log_text(&self) -> String {
@@ -524,4 +538,118 @@ fn environment_fallbacks() {
     assert!(std::fs::read_to_string(&log)
         .unwrap()
         .contains("- via env\n"));
+}
+
+mod error_policies {
+    use super::*;
+
+    fn counter(env: &[(&str, &str)]) -> Daemon {
+        let program = example("json_counter");
+        assert!(
+            program.exists(),
+            "{} (built by cargo test)",
+            program.display()
+        );
+        let mut all = vec![
+            ("JSON_COUNTER_LOG", "{dir}/logs/json_counter.log"),
+            ("ERROR_BACKOFF_MS", "1"),
+        ];
+        all.extend_from_slice(env);
+        let mut d = Daemon::start_with_env(&program, &[], &all);
+        d.send(INIT);
+        d.expect_status("initialize");
+        d
+    }
+
+    const GOOD: &[u8] = br#"{"data": "fine"}"#;
+    const POISON: &[u8] = b"not json at all";
+
+    #[test]
+    fn retry_then_fail_exits_nonzero_without_answering() {
+        let mut d = counter(&[("ON_ERROR", "retry"), ("ERROR_RETRIES", "3")]);
+        d.send(&batch(&[(GOOD, "1", 0), (POISON, "2", 0)]));
+        d.no_message_for(Duration::from_millis(300));
+        let log = std::fs::read_to_string(d.dir().join("logs/json_counter.log")).unwrap();
+        let (status, stderr, _) = d.finish();
+        assert_eq!(status.code(), Some(1));
+        assert_eq!(log.matches("(attempt ").count(), 2, "{log}");
+        assert!(
+            stderr.contains("record 2:0 is not a {\"data\": ...} JSON object"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("the daemon will restart from the last checkpoint"),
+            "{stderr}"
+        );
+    }
+
+    #[test]
+    fn fail_exits_at_once() {
+        let mut d = counter(&[("ON_ERROR", "fail")]);
+        d.send(&batch(&[(POISON, "5", 0)]));
+        let (status, stderr, _) = d.finish();
+        assert_eq!(status.code(), Some(1));
+        assert_eq!(
+            stderr.matches("record 5:0 is not").count(),
+            1,
+            "logged exactly once: {stderr}"
+        );
+    }
+
+    #[test]
+    fn skip_dead_letters_the_batch_and_goes_on() {
+        let mut d = counter(&[
+            ("ON_ERROR", "skip"),
+            ("DEAD_LETTER_FILE", "{dir}/dlq/dead.jsonl"),
+        ]);
+        d.send(&batch(&[(GOOD, "1", 0), (POISON, "2", 0)]));
+        d.expect_status("processRecords");
+        d.send(&batch(&[(GOOD, "3", 0)]));
+        assert!(d.expect().contains(r#""action":"checkpoint""#));
+        d.send(&reply(None, None));
+        d.expect_status("processRecords");
+        let dead = std::fs::read_to_string(d.dir().join("dlq/dead.jsonl")).unwrap();
+        let (status, _, _) = d.finish();
+        assert!(status.success());
+        let entries: Vec<serde_json::Value> = dead
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(entries.len(), 2, "the whole failed batch: {dead}");
+        assert_eq!(entries[1]["sequenceNumber"], "2");
+        assert_eq!(entries[1]["data"], b64(POISON));
+        assert!(entries[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a {\"data\": ...} JSON object"));
+    }
+
+    #[test]
+    fn a_bad_policy_setting_is_refused_before_anything_is_read() {
+        let program = example("json_counter");
+        let out = Command::new(program)
+            .env("ON_ERROR", "ignore")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr)
+            .contains("ON_ERROR=\"ignore\": expected retry, fail or skip"));
+        assert!(out.stdout.is_empty());
+    }
+
+    #[test]
+    fn the_sample_fails_when_its_log_cannot_be_written() {
+        // /dev/full takes the open but fails every write (ENOSPC): nothing may be acknowledged.
+        let mut d = Daemon::start_with_env(
+            &binary(),
+            &["--log-file", "/dev/full", "--on-error", "fail"],
+            &[],
+        );
+        d.send(INIT);
+        d.no_message_for(Duration::from_millis(300));
+        let (status, stderr, _) = d.finish();
+        assert_eq!(status.code(), Some(1));
+        assert!(stderr.contains("No space left on device"), "{stderr}");
+    }
 }

@@ -550,3 +550,172 @@ fn failures_in_shutdown_callbacks_are_not_acknowledged_either() {
     ));
     assert_eq!(lines(&out), [status("initialize")]);
 }
+
+mod policies {
+    use super::*;
+    use kcl_multilang::ErrorPolicy;
+    use std::time::Duration;
+
+    /// Fails the first `failures` calls of `process_records`, then succeeds.
+    struct Flaky {
+        failures: u32,
+        calls: u32,
+        panics: bool,
+    }
+
+    impl RecordProcessor for Flaky {
+        fn process_records(
+            &mut self,
+            _: &ProcessRecordsInput<'_>,
+            _: &mut Checkpointer<'_>,
+        ) -> Result<(), BoxError> {
+            self.calls += 1;
+            if self.calls <= self.failures {
+                if self.panics {
+                    panic!("flaky panic {}", self.calls);
+                }
+                return Err(format!("flaky failure {}", self.calls).into());
+            }
+            Ok(())
+        }
+    }
+
+    fn run_with(
+        policy: ErrorPolicy,
+        p: &mut Flaky,
+        input: &[u8],
+    ) -> (Result<(), RunError>, String) {
+        let mut rt =
+            Runtime::new(Cursor::new(input.to_vec()), Vec::new()).with_error_policy(policy);
+        let result = rt.run(p);
+        (result, String::from_utf8(rt.into_parts().1).unwrap())
+    }
+
+    fn retry(attempts: u32) -> ErrorPolicy {
+        ErrorPolicy::Retry {
+            attempts,
+            backoff: Duration::from_millis(1),
+        }
+    }
+
+    #[test]
+    fn retry_recovers_within_its_attempts() {
+        for panics in [false, true] {
+            let input = join(&[INIT, &batch(&[("YQ==", "1", 0)])]);
+            let mut p = Flaky {
+                failures: 2,
+                calls: 0,
+                panics,
+            };
+            let (result, out) = run_with(retry(3), &mut p, &input);
+            result.unwrap();
+            assert_eq!(p.calls, 3);
+            assert_eq!(
+                lines(&out),
+                [status("initialize"), status("processRecords")]
+            );
+        }
+    }
+
+    #[test]
+    fn retry_then_fail_leaves_the_batch_unanswered() {
+        let input = join(&[INIT, &batch(&[("YQ==", "1", 0)])]);
+        let mut p = Flaky {
+            failures: 10,
+            calls: 0,
+            panics: false,
+        };
+        let (result, out) = run_with(retry(3), &mut p, &input);
+        let err = result.unwrap_err();
+        assert!(err.to_string().contains("flaky failure 3"), "{err}");
+        assert_eq!(p.calls, 3);
+        assert_eq!(lines(&out), [status("initialize")]);
+    }
+
+    #[test]
+    fn fail_does_not_retry() {
+        let input = join(&[INIT, &batch(&[("YQ==", "1", 0)])]);
+        let mut p = Flaky {
+            failures: 1,
+            calls: 0,
+            panics: false,
+        };
+        let (result, _) = run_with(ErrorPolicy::Fail, &mut p, &input);
+        assert!(result.is_err());
+        assert_eq!(p.calls, 1);
+    }
+
+    #[test]
+    fn skip_writes_dead_letters_then_acknowledges() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join("sub").join("dead.jsonl");
+        let input = join(&[
+            INIT,
+            &batch(&[("AP8=", "77", 0), ("YQ==", "77", 1)]),
+            &batch(&[("Yg==", "78", 0)]),
+        ]);
+        let mut p = Flaky {
+            failures: 1,
+            calls: 0,
+            panics: true,
+        };
+        let (result, out) = run_with(
+            ErrorPolicy::Skip {
+                dead_letter: dead.clone(),
+            },
+            &mut p,
+            &input,
+        );
+        result.unwrap();
+        assert_eq!(
+            lines(&out),
+            [
+                status("initialize"),
+                status("processRecords"),
+                status("processRecords")
+            ]
+        );
+        let text = std::fs::read_to_string(&dead).unwrap();
+        let entries: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(entries.len(), 2, "only the failed batch: {text}");
+        assert_eq!(entries[0]["shardId"], "shardId-000000000001");
+        assert_eq!(entries[0]["sequenceNumber"], "77");
+        assert_eq!(entries[1]["subSequenceNumber"], 1);
+        assert_eq!(entries[0]["partitionKey"], "pk");
+        assert_eq!(entries[0]["data"], "AP8=");
+        assert_eq!(entries[0]["approximateArrivalTimestamp"], 1700000000123i64);
+        assert!(entries[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("flaky panic 1"));
+    }
+
+    #[test]
+    fn skip_fails_when_the_dead_letter_file_cannot_be_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("a-file");
+        std::fs::write(&blocker, "").unwrap();
+        let input = join(&[INIT, &batch(&[("YQ==", "1", 0)])]);
+        let mut p = Flaky {
+            failures: 1,
+            calls: 0,
+            panics: false,
+        };
+        let (result, out) = run_with(
+            ErrorPolicy::Skip {
+                dead_letter: blocker.join("dead.jsonl"),
+            },
+            &mut p,
+            &input,
+        );
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("dead-letter file") && err.contains("flaky failure 1"),
+            "{err}"
+        );
+        assert_eq!(lines(&out), [status("initialize")]);
+    }
+}

@@ -13,6 +13,17 @@ pub enum Command {
     CheckProperties(crate::check_properties::Args),
 }
 
+/// What to do when processing a batch fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnError {
+    /// Retry the batch with back-off (--error-retries attempts), then fail.
+    Retry,
+    /// Exit non-zero without answering: the daemon restarts from the last checkpoint.
+    Fail,
+    /// Write the batch's records to the dead-letter file, then acknowledge it.
+    Skip,
+}
+
 /// Log line layout.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Format {
@@ -102,6 +113,29 @@ pub struct Cli {
         value_name = "MS"
     )]
     pub checkpoint_backoff_ms: u64,
+
+    /// What to do when processing a batch fails (for this processor: the log file cannot
+    /// be written).
+    #[arg(long, env = "ON_ERROR", value_enum, default_value = "retry")]
+    pub on_error: OnError,
+
+    /// Attempts at a failed batch with --on-error retry, the first included.
+    #[arg(long, env = "ERROR_RETRIES", default_value_t = 3, value_name = "N")]
+    pub error_retries: u32,
+
+    /// First wait between attempts at a failed batch, in milliseconds (doubling).
+    #[arg(
+        long,
+        env = "ERROR_BACKOFF_MS",
+        default_value_t = 1000,
+        value_name = "MS"
+    )]
+    pub error_backoff_ms: u64,
+
+    /// Where --on-error skip writes failed records [default: dead_letter.jsonl beside the
+    /// log file].
+    #[arg(long, env = "DEAD_LETTER_FILE", value_name = "PATH")]
+    pub dead_letter_file: Option<PathBuf>,
 
     /// Rotate the log file when it would grow past this many bytes (0: never rotate).
     #[arg(long, env = "RECORD_PROCESSOR_LOG_MAX_BYTES", default_value_t = 10 * 1024 * 1024, value_name = "BYTES")]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser as _;
 use kcl_multilang::logging::{LogConfig, LogFile};
-use kcl_multilang::{run_stdio, RetryPolicy};
+use kcl_multilang::{run_stdio_with, ErrorPolicy, RetryPolicy};
 use tracing_subscriber::layer::SubscriberExt as _;
 
 fn main() -> ExitCode {
@@ -52,7 +52,28 @@ fn run(cli: cli::Cli) -> anyhow::Result<u8> {
         Duration::from_secs(cli.checkpoint_interval),
         retry,
     );
-    let outcome = run_stdio(&mut processor);
-    log.flush().context("cannot write the log file")?;
+    let policy = match cli.on_error {
+        cli::OnError::Fail => ErrorPolicy::Fail,
+        cli::OnError::Retry => ErrorPolicy::Retry {
+            attempts: cli.error_retries.max(1),
+            backoff: Duration::from_millis(cli.error_backoff_ms),
+        },
+        cli::OnError::Skip => ErrorPolicy::Skip {
+            dead_letter: cli.dead_letter_file.clone().unwrap_or_else(|| {
+                cli.log_file
+                    .parent()
+                    .unwrap_or(std::path::Path::new(""))
+                    .join("dead_letter.jsonl")
+            }),
+        },
+    };
+    let outcome = run_stdio_with(&mut processor, policy);
+    if let Err(err) = log.flush() {
+        // Already failing or not, the daemon's log gets the reason through stderr.
+        eprintln!("record_processor: cannot write the log file: {err}");
+        if outcome.exit_code() == 0 {
+            return Ok(2);
+        }
+    }
     Ok(u8::try_from(outcome.exit_code()).unwrap_or(2))
 }
