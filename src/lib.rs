@@ -42,6 +42,7 @@ pub mod record;
 pub mod runtime;
 pub mod sequence;
 pub mod stdio;
+pub mod telemetry;
 
 pub use checkpoint::{CheckpointError, Checkpointer, RetryPolicy};
 pub use error::{BoxError, ProtocolError, RunError};
@@ -51,4 +52,4 @@ pub use processor::{ProcessRecordsInput, RecordProcessor};
 pub use record::{OwnedRecord, Record};
 pub use runtime::Runtime;
 pub use sequence::Position;
-pub use stdio::{run_stdio, run_stdio_with, Outcome};
+pub use stdio::{run_stdio, run_stdio_observed, run_stdio_with, Outcome};

@@ -13,6 +13,8 @@ use crate::message::{
 };
 use crate::policy::{write_dead_letters, ErrorPolicy};
 use crate::processor::{ProcessRecordsInput, RecordProcessor};
+use crate::sequence::Position;
+use crate::telemetry::{Observer, ShardStats};
 
 /// The longest wait between two attempts at a failed batch.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
@@ -31,7 +33,8 @@ pub struct Runtime<R, W> {
     reply: Vec<u8>,
     frame: Vec<u8>,
     policy: ErrorPolicy,
-    shard_id: String,
+    stats: ShardStats,
+    observers: Vec<Box<dyn Observer>>,
 }
 
 /// How the connection stands after a checkpoint exchange.
@@ -53,7 +56,8 @@ impl<R: BufRead, W: Write> Runtime<R, W> {
             reply: Vec::new(),
             frame: Vec::new(),
             policy: ErrorPolicy::Fail,
-            shard_id: String::new(),
+            stats: ShardStats::default(),
+            observers: Vec::new(),
         }
     }
 
@@ -62,6 +66,18 @@ impl<R: BufRead, W: Write> Runtime<R, W> {
     pub fn with_error_policy(mut self, policy: ErrorPolicy) -> Self {
         self.policy = policy;
         self
+    }
+
+    /// Adds an observer, told about every action (a [`Heartbeat`](crate::telemetry::Heartbeat),
+    /// [`Metrics`](crate::telemetry::Metrics), or your own).
+    pub fn with_observer(mut self, observer: Box<dyn Observer>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    /// What the loop knows about its shard so far.
+    pub fn stats(&self) -> &ShardStats {
+        &self.stats
     }
 
     /// Gives the streams back (tests read what was written).
@@ -73,6 +89,15 @@ impl<R: BufRead, W: Write> Runtime<R, W> {
     /// answered honestly: a malformed line, or a processor error or panic (`Err`, and the
     /// action is left unanswered so the daemon restarts from the last checkpoint).
     pub fn run(&mut self, processor: &mut dyn RecordProcessor) -> Result<(), RunError> {
+        let result = self.run_actions(processor);
+        self.stats.end(false);
+        for observer in &mut self.observers {
+            observer.finished(&self.stats);
+        }
+        result
+    }
+
+    fn run_actions(&mut self, processor: &mut dyn RecordProcessor) -> Result<(), RunError> {
         loop {
             let Self {
                 input,
@@ -82,7 +107,8 @@ impl<R: BufRead, W: Write> Runtime<R, W> {
                 reply,
                 frame,
                 policy,
-                shard_id,
+                stats,
+                observers,
             } = self;
             line.clear();
             if !read_line(input, line)? {
@@ -116,6 +142,25 @@ impl<R: BufRead, W: Write> Runtime<R, W> {
                     continue;
                 }
             };
+            stats.begin(action);
+            let batch = match &message {
+                Message::Initialize(init) => {
+                    stats.shard_id.clone_from(&init.shard_id);
+                    None
+                }
+                Message::ProcessRecords {
+                    records,
+                    millis_behind_latest,
+                } => {
+                    let records = decode_records(records, arena)?;
+                    stats.batch(&records, *millis_behind_latest);
+                    Some((records, *millis_behind_latest))
+                }
+                _ => None,
+            };
+            for observer in observers.iter_mut() {
+                observer.action_started(stats);
+            }
             let mut state = ChannelState::Open;
             let mut channel = PipeChannel {
                 input: &mut *input,
@@ -123,83 +168,36 @@ impl<R: BufRead, W: Write> Runtime<R, W> {
                 reply: &mut *reply,
                 frame: &mut *frame,
                 state: &mut state,
+                stats: &mut *stats,
             };
-            let outcome = match message {
-                Message::Initialize(init) => {
+            let outcome = match (&message, batch) {
+                (Message::Initialize(init), _) => {
                     let _span = tracing::info_span!("initialize").entered();
-                    shard_id.clone_from(&init.shard_id);
-                    guarded(|| processor.initialize(&init))
+                    guarded(|| processor.initialize(init))
                 }
-                Message::ProcessRecords {
-                    records,
-                    millis_behind_latest,
-                } => {
+                (Message::ProcessRecords { .. }, Some((records, millis_behind_latest))) => {
                     let _span = tracing::info_span!("process_records").entered();
-                    let records = decode_records(&records, arena)?;
                     let input = ProcessRecordsInput {
                         records: &records,
                         millis_behind_latest,
                     };
-                    let mut attempt = 1;
-                    loop {
-                        let mut checkpointer = Checkpointer::new(&mut channel);
-                        let result =
-                            guarded(|| processor.process_records(&input, &mut checkpointer));
-                        let Err(err) = result else { break Ok(()) };
-                        if !channel.is_open() {
-                            break Err(err);
-                        }
-                        match policy {
-                            ErrorPolicy::Retry { attempts, backoff } if attempt < *attempts => {
-                                let delay = backoff
-                                    .saturating_mul(1 << (attempt - 1).min(16))
-                                    .min(MAX_RETRY_DELAY);
-                                tracing::warn!(
-                                    "processing a batch of {} records failed (attempt {attempt} of {attempts}): {err}; retrying in {delay:?}",
-                                    records.len()
-                                );
-                                std::thread::sleep(delay);
-                                attempt += 1;
-                            }
-                            ErrorPolicy::Skip { dead_letter } => {
-                                let reason = err.to_string();
-                                match write_dead_letters(dead_letter, shard_id, &records, &reason) {
-                                    Ok(()) => {
-                                        tracing::error!(
-                                            "processing a batch of {} records failed: {reason}; skipped them, written to the dead-letter file {}",
-                                            records.len(),
-                                            dead_letter.display()
-                                        );
-                                        break Ok(());
-                                    }
-                                    Err(io) => {
-                                        break Err(format!(
-                                            "{reason}; and the dead-letter file {} could not be written: {io}",
-                                            dead_letter.display()
-                                        )
-                                        .into())
-                                    }
-                                }
-                            }
-                            _ => break Err(err),
-                        }
-                    }
+                    process_batch(processor, &input, &mut channel, policy)
                 }
-                Message::LeaseLost | Message::Shutdown(ShutdownReason::Zombie) => {
+                (Message::LeaseLost | Message::Shutdown(ShutdownReason::Zombie), _) => {
                     let _span = tracing::info_span!("lease_lost").entered();
                     guarded(|| processor.lease_lost())
                 }
-                Message::ShardEnded | Message::Shutdown(ShutdownReason::Terminate) => {
+                (Message::ShardEnded | Message::Shutdown(ShutdownReason::Terminate), _) => {
                     let _span = tracing::info_span!("shard_ended").entered();
                     let mut checkpointer = Checkpointer::new(&mut channel);
                     guarded(|| processor.shard_ended(&mut checkpointer))
                 }
-                Message::ShutdownRequested => {
+                (Message::ShutdownRequested, _) => {
                     let _span = tracing::info_span!("shutdown_requested").entered();
                     let mut checkpointer = Checkpointer::new(&mut channel);
                     guarded(|| processor.shutdown_requested(&mut checkpointer))
                 }
-                Message::Checkpoint(_) | Message::Unknown(_) => unreachable!("handled above"),
+                _ => unreachable!("every other message was answered above"),
             };
             match state {
                 ChannelState::Closed => {
@@ -219,9 +217,64 @@ impl<R: BufRead, W: Write> Runtime<R, W> {
                 }
                 return Err(err.into());
             }
+            stats.end(true);
+            for observer in observers.iter_mut() {
+                observer.action_finished(stats);
+            }
             release_if_large(line);
             release_if_large(arena);
             release_if_large(reply);
+        }
+    }
+}
+
+/// Hands a batch to the processor, applying `policy` when it fails.
+fn process_batch<R: BufRead, W: Write>(
+    processor: &mut dyn RecordProcessor,
+    input: &ProcessRecordsInput<'_>,
+    channel: &mut PipeChannel<'_, R, W>,
+    policy: &ErrorPolicy,
+) -> Result<(), BoxError> {
+    let mut attempt = 1;
+    loop {
+        let mut checkpointer = Checkpointer::new(&mut *channel);
+        let Err(err) = guarded(|| processor.process_records(input, &mut checkpointer)) else {
+            return Ok(());
+        };
+        if !channel.is_open() {
+            return Err(err);
+        }
+        let count = input.records.len();
+        match policy {
+            ErrorPolicy::Retry { attempts, backoff } if attempt < *attempts => {
+                let delay = backoff
+                    .saturating_mul(1 << (attempt - 1).min(16))
+                    .min(MAX_RETRY_DELAY);
+                tracing::warn!(
+                    "processing a batch of {count} records failed (attempt {attempt} of {attempts}): {err}; retrying in {delay:?}"
+                );
+                std::thread::sleep(delay);
+                attempt += 1;
+            }
+            ErrorPolicy::Skip { dead_letter } => {
+                let reason = err.to_string();
+                let shard = channel.stats.shard_id.as_str();
+                return match write_dead_letters(dead_letter, shard, input.records, &reason) {
+                    Ok(()) => {
+                        tracing::error!(
+                            "processing a batch of {count} records failed: {reason}; skipped them, written to the dead-letter file {}",
+                            dead_letter.display()
+                        );
+                        Ok(())
+                    }
+                    Err(io) => Err(format!(
+                        "{reason}; and the dead-letter file {} could not be written: {io}",
+                        dead_letter.display()
+                    )
+                    .into()),
+                };
+            }
+            _ => return Err(err),
         }
     }
 }
@@ -306,6 +359,7 @@ struct PipeChannel<'a, R, W> {
     reply: &'a mut Vec<u8>,
     frame: &'a mut Vec<u8>,
     state: &'a mut ChannelState,
+    stats: &'a mut ShardStats,
 }
 
 impl<R, W> PipeChannel<'_, R, W> {
@@ -349,7 +403,15 @@ impl<R: BufRead, W: Write> CheckpointChannel for PipeChannel<'_, R, W> {
                 continue;
             }
             let err = match parse_message(self.reply) {
-                Ok(Message::Checkpoint(reply)) => return Ok(reply),
+                Ok(Message::Checkpoint(reply)) => {
+                    if reply.error.is_none() {
+                        self.stats.checkpointed(
+                            sequence_number
+                                .map(|seq| Position::new(seq, sub_sequence_number.unwrap_or(0))),
+                        );
+                    }
+                    return Ok(reply);
+                }
                 Ok(_) => ProtocolError::UnexpectedReply {
                     line: excerpt(self.reply),
                 },

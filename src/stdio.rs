@@ -14,6 +14,7 @@ use crate::error::RunError;
 use crate::policy::ErrorPolicy;
 use crate::processor::RecordProcessor;
 use crate::runtime::Runtime;
+use crate::telemetry::Observer;
 
 /// How a run over stdio ended.
 #[derive(Debug)]
@@ -91,6 +92,15 @@ pub fn run_stdio(processor: &mut dyn RecordProcessor) -> Outcome {
 
 /// [`run_stdio`] with the given policy for failed batches.
 pub fn run_stdio_with(processor: &mut dyn RecordProcessor, policy: ErrorPolicy) -> Outcome {
+    run_stdio_observed(processor, policy, Vec::new())
+}
+
+/// [`run_stdio_with`], telling `observers` (heartbeat, metrics) about every action.
+pub fn run_stdio_observed(
+    processor: &mut dyn RecordProcessor,
+    policy: ErrorPolicy,
+    observers: Vec<Box<dyn Observer>>,
+) -> Outcome {
     ignore_termination_signals();
     let (input, output) = match take_protocol_stdio() {
         Ok(pair) => pair,
@@ -98,6 +108,9 @@ pub fn run_stdio_with(processor: &mut dyn RecordProcessor, policy: ErrorPolicy) 
     };
     let mut runtime =
         Runtime::new(BufReader::with_capacity(64 << 10, input), output).with_error_policy(policy);
+    for observer in observers {
+        runtime = runtime.with_observer(observer);
+    }
     match runtime.run(processor) {
         Ok(()) => Outcome::Finished,
         Err(err) => failed(err),

@@ -43,7 +43,8 @@ impl Daemon {
         Self::start_with_env(program, args, &[])
     }
 
-    /// Starts `program` in a scratch directory; `{dir}` in an environment value stands for it.
+    /// Starts `program` in a scratch directory; `{dir}` in an argument or environment value
+    /// stands for it.
     fn start_with_env(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("logs").join("record_processor.log");
@@ -54,8 +55,9 @@ impl Daemon {
         for (k, v) in env {
             command.env(k, v.replace("{dir}", dir.path().to_str().unwrap()));
         }
+        let root = dir.path().to_str().unwrap();
         let mut child = command
-            .args(args)
+            .args(args.iter().map(|a| a.replace("{dir}", root)))
             .current_dir(dir.path())
             .env_remove("CHECKPOINT_INTERVAL_SECONDS")
             .stdin(Stdio::piped())
@@ -651,5 +653,314 @@ mod error_policies {
         let (status, stderr, _) = d.finish();
         assert_eq!(status.code(), Some(1));
         assert!(stderr.contains("No space left on device"), "{stderr}");
+    }
+}
+
+mod telemetry {
+    use super::*;
+
+    fn batch_behind(seq: &str, millis: u64) -> String {
+        batch(&[(b"r", seq, 0)]).replace(
+            r#""millisBehindLatest":0"#,
+            &format!(r#""millisBehindLatest":{millis}"#),
+        )
+    }
+
+    fn health(state: &Path, extra: &[&str]) -> (i32, String) {
+        let out = Command::new(binary())
+            .arg("health")
+            .arg("--state-dir")
+            .arg(state)
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+        )
+    }
+
+    #[test]
+    fn health_sees_a_stalled_shard_and_a_dead_daemon() {
+        let mut d = Daemon::start_with_env(
+            &binary(),
+            &["--state-dir", "{dir}/state", "--checkpoint-interval", "0"],
+            &[],
+        );
+        let state = d.dir().join("state");
+        d.send(INIT);
+        d.expect_status("initialize");
+        let fast = ["--stall-seconds", "1", "--behind-ms", "60000"];
+
+        // Far behind, but it just moved: healthy.
+        d.send(&batch_behind("1", 90_000));
+        assert!(d.expect().contains(r#""action":"checkpoint""#));
+        d.send(&reply(Some("1"), None));
+        d.expect_status("processRecords");
+        let (code, out) = health(&state, &fast);
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("shardId-000000000003: ok: last processRecords")
+                && out.contains("90000 ms behind"),
+            "{out}"
+        );
+        assert!(out.contains("last checkpoint 1:0"), "{out}");
+        assert!(
+            out.contains(&format!("daemon: running (pid {})", std::process::id())),
+            "{out}"
+        );
+
+        // Nothing more arrives while 90 s behind: stalled.
+        std::thread::sleep(Duration::from_millis(1600));
+        let (code, out) = health(&state, &fast);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains(
+                "UNHEALTHY shardId-000000000003: stalled: no records for 1 s while 90000 ms behind"
+            ),
+            "{out}"
+        );
+
+        // Caught up: healthy again, however long it stays idle.
+        d.send(&batch_behind("2", 0));
+        assert!(d.expect().contains(r#""action":"checkpoint""#));
+        // Stuck inside an action (here: waiting for a checkpoint reply) is a stall too.
+        std::thread::sleep(Duration::from_millis(1600));
+        let (code, out) = health(&state, &fast);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains("stalled: inside processRecords for 1 s"),
+            "{out}"
+        );
+        d.send(&reply(Some("2"), None));
+        d.expect_status("processRecords");
+        std::thread::sleep(Duration::from_millis(1200));
+        let (code, out) = health(&state, &fast);
+        assert_eq!(code, 0, "{out}");
+
+        // The lease ends: the heartbeat goes with it.
+        d.send(r#"{"action":"leaseLost"}"#);
+        d.expect_status("leaseLost");
+        let (code, out) = health(&state, &fast);
+        assert_eq!(code, 1, "no heartbeat names a daemon any more: {out}");
+        assert!(out.contains("no shard leases held"), "{out}");
+
+        // run.sh's daemon.pid decides when present.
+        std::fs::write(
+            state.join("daemon.pid"),
+            format!("{}\n", std::process::id()),
+        )
+        .unwrap();
+        assert_eq!(health(&state, &fast).0, 0);
+        let mut gone = Command::new("true").spawn().unwrap();
+        let gone_pid = gone.id();
+        gone.wait().unwrap();
+        std::fs::write(state.join("daemon.pid"), format!("{gone_pid}\n")).unwrap();
+        let (code, out) = health(&state, &fast);
+        assert_eq!(code, 1);
+        assert!(
+            out.contains(&format!(
+                "UNHEALTHY daemon: not running (pid {gone_pid} is gone)"
+            )),
+            "{out}"
+        );
+        let (status, _, _) = d.finish();
+        assert!(status.success());
+    }
+
+    #[test]
+    fn emf_metrics_lines_are_cloudwatch_embedded_metric_format() {
+        let mut d = Daemon::start_with_env(
+            &binary(),
+            &["--metrics", "emf", "--metrics-interval", "1"],
+            &[("APPLICATION_NAME", "orders-consumer")],
+        );
+        d.send(INIT);
+        d.expect_status("initialize");
+        d.send(&batch_behind("1", 4321));
+        d.expect_status("processRecords");
+        std::thread::sleep(Duration::from_millis(1100));
+        d.send(
+            &batch(&[(b"abc", "2", 0), (b"de", "3", 0)])
+                .replace(r#""millisBehindLatest":0"#, r#""millisBehindLatest":12"#),
+        );
+        d.expect_status("processRecords");
+        d.send(r#"{"action":"leaseLost"}"#);
+        d.expect_status("leaseLost");
+        let (status, _, log) = d.finish();
+        assert!(status.success());
+        let emf: Vec<serde_json::Value> = log
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            emf.len(),
+            2,
+            "one after the interval, one when the lease ends: {log}"
+        );
+        let m = &emf[0];
+        let meta = &m["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(meta["Namespace"], "KinesisConsumer");
+        assert_eq!(
+            meta["Dimensions"],
+            serde_json::json!([["Application", "ShardId"]])
+        );
+        let names: Vec<&str> = meta["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["Name"].as_str().unwrap())
+            .collect();
+        for name in [
+            "RecordsProcessed",
+            "BytesProcessed",
+            "RecordsPerSecond",
+            "MillisBehindLatest",
+        ] {
+            assert!(names.contains(&name), "{name} in {names:?}");
+            assert!(!m[name].is_null(), "{name} has a value");
+        }
+        assert!(m["_aws"]["Timestamp"].as_u64().unwrap() > 1_700_000_000_000);
+        assert_eq!(m["Application"], "orders-consumer");
+        assert_eq!(m["ShardId"], "shardId-000000000003");
+        assert_eq!(m["RecordsProcessed"], 3);
+        assert_eq!(m["BytesProcessed"], 6);
+        assert_eq!(m["MillisBehindLatest"], 12);
+        assert_eq!(emf[1]["RecordsProcessed"], 0);
+    }
+
+    #[test]
+    fn text_metrics_lines() {
+        let mut d = Daemon::start_with_env(&binary(), &["--metrics-interval", "1"], &[]);
+        d.send(INIT);
+        d.expect_status("initialize");
+        d.send(&batch_behind("1", 250));
+        d.expect_status("processRecords");
+        d.send(r#"{"action":"shardEnded"}"#);
+        assert!(d.expect().contains(r#""sequenceNumber":null"#));
+        d.send(&reply(None, None));
+        d.expect_status("shardEnded");
+        let (_, _, log) = d.finish();
+        assert!(
+            log.contains("[metrics] INFO  main - shard shardId-000000000003 records=1 bytes=1 records_per_s=") && log.contains("millis_behind_latest=250 last_checkpoint=SHARD_END"),
+            "{log}"
+        );
+    }
+}
+
+mod batching_sink {
+    use super::*;
+
+    fn sink(max_bytes: &str) -> Daemon {
+        let program = example("batching_sink");
+        assert!(
+            program.exists(),
+            "{} (built by cargo test)",
+            program.display()
+        );
+        let mut d = Daemon::start_with_env(
+            &program,
+            &[],
+            &[
+                ("SINK_DIR", "{dir}/sink"),
+                ("SINK_MAX_BYTES", max_bytes),
+                ("SINK_MAX_SECONDS", "3600"),
+                ("SINK_LOG", "{dir}/sink.log"),
+            ],
+        );
+        d.send(INIT);
+        d.expect_status("initialize");
+        d
+    }
+
+    fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.map(|e| e.unwrap().path())
+                    .filter(|p| p.extension().is_some_and(|e| e == ext))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_file_is_published_before_its_records_are_checkpointed() {
+        let mut d = sink("700");
+        let shard_dir = d.dir().join("sink/shardId-000000000003");
+        d.send(&batch(&[(b"one", "10", 0), (b"two", "10", 1)]));
+        d.expect_status("processRecords");
+        assert_eq!(files(&shard_dir, "ndjson").len(), 0, "small: still open");
+        assert_eq!(files(&shard_dir, "part").len(), 1);
+        d.send(&batch(&[
+            (&[0xff, 0x00], "11", 0),
+            (&b"x".repeat(400), "12", 0),
+        ]));
+        // The checkpoint names the file's last record, and the file is already published.
+        assert_eq!(
+            d.expect(),
+            r#"{"action":"checkpoint","sequenceNumber":"12","subSequenceNumber":0}"#
+        );
+        let published = files(&shard_dir, "ndjson");
+        assert_eq!(published.len(), 1);
+        assert_eq!(files(&shard_dir, "part").len(), 0);
+        d.send(&reply(Some("12"), None));
+        d.expect_status("processRecords");
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&published[0])
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[0]["data"], "one");
+        assert_eq!(lines[1]["subSequenceNumber"], 1);
+        assert_eq!(lines[2]["dataBase64"], "/wA=");
+        assert_eq!(lines[3]["sequenceNumber"], "12");
+        // Shutdown publishes what is open; lease loss drops it (the next owner re-reads it).
+        d.send(&batch(&[(b"three", "13", 0)]));
+        d.expect_status("processRecords");
+        d.send(r#"{"action":"shutdownRequested"}"#);
+        assert_eq!(
+            d.expect(),
+            r#"{"action":"checkpoint","sequenceNumber":"13","subSequenceNumber":0}"#
+        );
+        assert_eq!(files(&shard_dir, "ndjson").len(), 2);
+        d.send(&reply(Some("13"), None));
+        d.expect_status("shutdownRequested");
+        d.send(&batch(&[(b"four", "14", 0)]));
+        d.expect_status("processRecords");
+        d.send(r#"{"action":"leaseLost"}"#);
+        d.expect_status("leaseLost");
+        assert_eq!(files(&shard_dir, "part").len(), 0);
+        assert_eq!(files(&shard_dir, "ndjson").len(), 2);
+        let (status, _, _) = d.finish();
+        assert!(status.success());
+    }
+
+    #[test]
+    fn orphaned_parts_of_dead_processes_are_removed() {
+        let program = example("batching_sink");
+        let dir = tempfile::tempdir().unwrap();
+        let shard_dir = dir.path().join("sink/shardId-000000000003");
+        std::fs::create_dir_all(&shard_dir).unwrap();
+        let mut gone = Command::new("true").spawn().unwrap();
+        let gone_pid = gone.id();
+        gone.wait().unwrap();
+        let orphan = shard_dir.join(format!("5-0-{gone_pid}.part"));
+        std::fs::write(&orphan, "{}\n").unwrap();
+        let mut child = Command::new(program)
+            .env("SINK_DIR", dir.path().join("sink"))
+            .env("SINK_LOG", dir.path().join("sink.log"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{INIT}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).contains(r#""responseFor":"initialize""#));
+        assert!(!orphan.exists(), "the orphan was removed");
     }
 }

@@ -11,6 +11,19 @@ use kcl_multilang::logging::LogFormat;
 pub enum Command {
     /// Check a rendered KCL properties file before the daemon starts (run.sh does).
     CheckProperties(crate::check_properties::Args),
+    /// Exit 0 when the daemon runs and no shard is stalled, 1 otherwise (for HEALTHCHECK).
+    Health(crate::health::Args),
+}
+
+/// How throughput and lag are reported in the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MetricsMode {
+    /// A plain log line per shard.
+    Text,
+    /// CloudWatch Embedded Metric Format: the awslogs driver makes metrics of it.
+    Emf,
+    /// No metrics lines.
+    Off,
 }
 
 /// What to do when processing a batch fails.
@@ -136,6 +149,32 @@ pub struct Cli {
     /// log file].
     #[arg(long, env = "DEAD_LETTER_FILE", value_name = "PATH")]
     pub dead_letter_file: Option<PathBuf>,
+
+    /// Where each child keeps its heartbeat for `record_processor health` (run.sh sets it;
+    /// unset: no heartbeat).
+    #[arg(long, env = "RECORD_PROCESSOR_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Report records, bytes, rate, lag and last checkpoint per shard in the log.
+    #[arg(long, env = "METRICS", value_enum, default_value = "text")]
+    pub metrics: MetricsMode,
+
+    /// Seconds between metrics lines (checked after each batch; 0: none).
+    #[arg(
+        long,
+        env = "METRICS_INTERVAL_SECONDS",
+        default_value_t = 60,
+        value_name = "SECONDS"
+    )]
+    pub metrics_interval: u64,
+
+    /// CloudWatch namespace of the EMF metrics.
+    #[arg(long, env = "METRICS_NAMESPACE", default_value = "KinesisConsumer")]
+    pub metrics_namespace: String,
+
+    /// The Application dimension of the metrics (the container's APPLICATION_NAME).
+    #[arg(long, env = "APPLICATION_NAME", default_value = "unknown")]
+    pub application_name: String,
 
     /// Rotate the log file when it would grow past this many bytes (0: never rotate).
     #[arg(long, env = "RECORD_PROCESSOR_LOG_MAX_BYTES", default_value_t = 10 * 1024 * 1024, value_name = "BYTES")]

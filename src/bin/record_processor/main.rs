@@ -3,6 +3,7 @@
 
 mod check_properties;
 mod cli;
+mod health;
 mod sample;
 
 use std::process::ExitCode;
@@ -11,13 +12,15 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser as _;
 use kcl_multilang::logging::{LogConfig, LogFile};
-use kcl_multilang::{run_stdio_with, ErrorPolicy, RetryPolicy};
+use kcl_multilang::telemetry::{Heartbeat, Metrics, MetricsFormat, Observer};
+use kcl_multilang::{run_stdio_observed, ErrorPolicy, RetryPolicy};
 use tracing_subscriber::layer::SubscriberExt as _;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match &cli.command {
         Some(cli::Command::CheckProperties(args)) => check_properties::run(args),
+        Some(cli::Command::Health(args)) => health::run(args),
         None => run(cli),
     };
     match result {
@@ -67,7 +70,27 @@ fn run(cli: cli::Cli) -> anyhow::Result<u8> {
             }),
         },
     };
-    let outcome = run_stdio_with(&mut processor, policy);
+    let mut observers: Vec<Box<dyn Observer>> = Vec::new();
+    if let Some(dir) = &cli.state_dir {
+        let heartbeat = Heartbeat::new(dir)
+            .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
+        observers.push(Box::new(heartbeat));
+    }
+    let metrics_format = match cli.metrics {
+        cli::MetricsMode::Text => Some(MetricsFormat::Text),
+        cli::MetricsMode::Emf => Some(MetricsFormat::Emf),
+        cli::MetricsMode::Off => None,
+    };
+    if let Some(format) = metrics_format.filter(|_| cli.metrics_interval > 0) {
+        observers.push(Box::new(Metrics::new(
+            Duration::from_secs(cli.metrics_interval),
+            format,
+            cli.metrics_namespace.clone(),
+            cli.application_name.clone(),
+            log.clone(),
+        )));
+    }
+    let outcome = run_stdio_observed(&mut processor, policy, observers);
     if let Err(err) = log.flush() {
         // Already failing or not, the daemon's log gets the reason through stderr.
         eprintln!("record_processor: cannot write the log file: {err}");
