@@ -1,0 +1,384 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions called through trap / check
+# tests/e2e/run.sh - end-to-end tests under the REAL Java KCL MultiLangDaemon.
+#
+# The project's run.sh starts the daemon with our record_processor binary as its child, against local
+# Kinesis (kinesis-mock) and DynamoDB (dynalite) emulators on their own ports, in each retrieval mode:
+#   1. records of every kind (text, JSON, unicode, control characters, non-UTF-8, 1 MB, KPL aggregates)
+#      are all in the processor's log, each exactly once
+#   2. SIGTERM to run.sh: graceful shutdown within 30 s, run.sh exits, every lease holds the checkpoint
+#      of the last record of its shard, no process of run.sh's session is left
+#   3. restart: initialize receives the checkpoint, only the records put after it are delivered
+#   4. two workers share a 4-shard stream; kill -9 of one worker's process group: the other takes
+#      its shards over, every record is logged, duplicates only within one checkpoint interval
+#   5. a processor that dies (bad option; kill -9 of a child): the daemon and run.sh exit non-zero
+#      promptly, with the reason in run.sh's output
+# Installs what is missing itself (scripts/local-stack.sh install, cargo build). The last line is
+# "N passed, M failed"; the exit status is non-zero if anything failed.
+#
+# Environment: E2E_MODES ("FANOUT POLLING"), E2E_CASES ("basic takeover dies"), E2E_KINESIS_PORT (14568),
+#   E2E_KINESIS_TLS_PORT (14567), E2E_DYNAMODB_PORT (14569), E2E_JAVA_OPTS, E2E_KEEP=1 (keep the work
+#   directory), LOCAL_STACK_HOME, SKIP_BUILD=1, RUN_SH (the run.sh under test), RECORD_PROCESSOR_BIN.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export LOCAL_STACK_HOME="${LOCAL_STACK_HOME:-$REPO/.local}"
+LOG_TAG=e2e
+# shellcheck source=scripts/lib/procs.sh
+source "$REPO/scripts/lib/procs.sh"
+
+STACK="$REPO/scripts/local-stack.sh"
+RUN_SH="${RUN_SH:-$REPO/run.sh}"
+BIN="${RECORD_PROCESSOR_BIN:-$REPO/target/release/record_processor}"
+PY="$LOCAL_STACK_HOME/venv/bin/python"
+CHECK="$REPO/tests/e2e/e2e_check.py"
+MODES="${E2E_MODES:-FANOUT POLLING}"
+CASES="${E2E_CASES:-basic takeover dies}"
+SUITE_ID="$(date +%Y%m%d-%H%M%S)"
+WORK="$LOCAL_STACK_HOME/e2e/$SUITE_ID"
+# the tests' own emulators, next to any that local-run.sh may have running on the default ports
+export KINESIS_PORT="${E2E_KINESIS_PORT:-14568}" KINESIS_TLS_PORT="${E2E_KINESIS_TLS_PORT:-14567}"
+export DYNAMODB_PORT="${E2E_DYNAMODB_PORT:-14569}"
+export LOCAL_STACK_RUN_DIR="$WORK/stack"
+export KINESIS_ENDPOINT="http://127.0.0.1:$KINESIS_PORT" DYNAMODB_ENDPOINT="http://127.0.0.1:$DYNAMODB_PORT"
+export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
+unset AWS_SESSION_TOKEN AWS_PROFILE
+JAVA_OPTS_E2E="${E2E_JAVA_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1}"
+SUITE_T0="$(date +%s)"
+
+PASS=0
+FAIL=0
+FAILED=()
+WORKERS=() # names of run.sh instances started (PID files in $WORK/pids)
+
+check() { # check DESCRIPTION CMD... : one test result
+  local desc="$1"
+  shift
+  if "$@" >"$WORK/check.out" 2>&1; then
+    PASS=$((PASS + 1))
+    log "PASS: $desc"
+  else
+    FAIL=$((FAIL + 1))
+    FAILED+=("$desc")
+    log "FAIL: $desc"
+  fi
+  sed 's/^/        /' "$WORK/check.out" | head -n 20 | cut -c1-300 >&2
+}
+fail_now() { # a step the rest of a case depends on failed
+  FAIL=$((FAIL + 1))
+  FAILED+=("$1")
+  log "FAIL: $1"
+}
+
+# ------------------------------------------------------------------ processes
+# start_worker NAME [VAR=value...]: run.sh in its own session (= its own process group, for kill -9
+# of the whole group), with the local-stack properties; its output in $WORK/NAME/output.log.
+start_worker() {
+  local name="$1"
+  shift
+  mkdir -p "$WORK/$name/logs"
+  WORKERS+=("$name")
+  start_session "$WORK/pids/$name.pid" "$WORK/$name/output.log" env \
+    REGION=us-east-1 \
+    LOG_DIR="$WORK/$name/logs" PROPERTIES_FILE="$WORK/$name/record_processor.properties" \
+    RECORD_PROCESSOR_BIN="$BIN" JARS_DIR="${JARS_DIR:-$REPO/jars}" JAVA_OPTS="$JAVA_OPTS_E2E" \
+    CHECKPOINT_INTERVAL_SECONDS=1 \
+    KCL_kinesisEndpoint="$KINESIS_ENDPOINT" KCL_dynamoDBEndpoint="$DYNAMODB_ENDPOINT" \
+    KCL_metricsLevel=NONE KCL_shardSyncIntervalMillis=5000 KCL_parentShardPollIntervalMillis=1000 \
+    "$@" bash "$RUN_SH"
+  log "started $name: run.sh pid $(worker_pid "$name") ($*)"
+}
+worker_pid() { pidfile_pid "$WORK/pids/$1.pid"; }
+worker_alive() { pid_matches "$(worker_pid "$1")" "$RUN_SH"; }
+worker_log() { echo "$WORK/$1/logs/record_processor.log"; }
+# session_pids PID: every process in the session PID leads (run.sh, java, tail, processors)
+session_pids() { ps -e -o pid=,sid= | awk -v s="$1" '$2 == s && $1 != "" {print $1}'; }
+# stop_worker NAME [TIMEOUT]: SIGTERM to run.sh, wait; returns 1 on timeout (then SIGKILLs the group)
+stop_worker() {
+  local name="$1" timeout="${2:-40}" pid
+  pid="$(worker_pid "$name")"
+  [[ -n "$pid" ]] || return 0
+  if pid_matches "$pid" "$RUN_SH"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! wait_gone "$pid" "$timeout"; then
+      log "$name (pid $pid) did not exit ${timeout}s after SIGTERM: killing its process group"
+      kill -KILL -- "-$pid" 2>/dev/null || true
+      return 1
+    fi
+  fi
+  kill_session_leftovers "$pid"
+}
+kill_session_leftovers() {
+  local p
+  for p in $(session_pids "$1"); do kill -KILL "$p" 2>/dev/null || true; done
+}
+# wait_exit NAME SECONDS: wait for run.sh to exit by itself; its exit status in $EXIT_STATUS
+# (not printed: `wait` for our child must run in this shell, not in a $(...) subshell)
+EXIT_STATUS=""
+wait_exit() {
+  local pid
+  pid="$(worker_pid "$1")"
+  EXIT_STATUS=""
+  wait_gone "$pid" "$2" || return 1
+  if wait "$pid" 2>/dev/null; then EXIT_STATUS=0; else EXIT_STATUS=$?; fi
+}
+
+cleanup() {
+  local rc=$? name
+  trap - EXIT INT TERM
+  set +e
+  if [[ -z "${SUMMARY_PRINTED:-}" ]]; then # the script itself failed: say so in the summary line
+    log "the test script stopped early (status $rc)"
+    echo "$PASS passed, $((FAIL + 1)) failed"
+    ((rc != 0)) || rc=1
+  fi
+  for name in "${WORKERS[@]}"; do
+    if worker_alive "$name"; then
+      log "cleanup: stopping $name"
+      stop_worker "$name" 30
+    fi
+    kill_session_leftovers "$(worker_pid "$name")"
+  done
+  [[ -n "${PRODUCER_PID:-}" ]] && stop_pid "$PRODUCER_PID" producer.py 5 producer
+  "$STACK" down >/dev/null 2>&1
+  if [[ "${E2E_KEEP:-0}" != 1 && $FAIL -eq 0 && $rc -eq 0 ]]; then rm -rf "$WORK"; else log "work directory kept: $WORK"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# ------------------------------------------------------------------ helpers
+put() { # put STREAM RECORDS_FILE PREFIX [producer args]: put records, append them to RECORDS_FILE
+  local stream="$1" out="$2" prefix="$3"
+  shift 3
+  "$PY" "$REPO/scripts/producer.py" --stream "$stream" --prefix "$prefix" --records-out "$out" "$@" 2>>"$WORK/producer.log"
+}
+aws() { "$PY" "$REPO/scripts/local_aws.py" "$@"; }
+delivered() { "$PY" "$CHECK" delivered "$@"; }
+# wait_until SECONDS CMD...: poll CMD every 0.5 s
+wait_until() {
+  local t="$1" i
+  shift
+  for ((i = 0; i < t * 2; i++)); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  return 1
+}
+grep_count() { grep -c -- "$1" "$2" 2>/dev/null || true; }
+has_lines() { [[ "$(grep_count "$2" "$3")" -ge "$1" ]]; } # has_lines N PATTERN FILE
+owners_ok() { # owners_ok SCAN_CMD_APP EXPECTED_OWNERS TOTAL: number of distinct owners and owned leases
+  local app="$1" want="$2" total="$3" scan
+  scan="$(aws scan "$app")"
+  [[ "$(grep -c '"leaseOwner"' <<<"$scan")" -eq "$total" ]] &&
+    [[ "$(grep -o '"leaseOwner": "[^"]*"' <<<"$scan" | sort -u | wc -l)" -eq "$want" ]]
+}
+has_consumer() { aws consumers "$1" | grep -q "\"ConsumerName\": \"$1\""; } # EFO consumer = application name
+both_processed() { has_lines 1 'process_records - ' "$1" && has_lines 1 'process_records - ' "$2"; }
+balanced() { # balanced APP: two owners with 2 of the 4 leases each
+  [[ "$(aws scan "$1" | grep -o '"leaseOwner": "[^"]*"' | sort | uniq -c | awk '{print $1}' | tr '\n' ' ')" == "2 2 " ]]
+}
+# wait_failure NAME SECONDS: wait until run.sh's output shows the daemon giving up on a dead processor
+wait_failure() {
+  wait_until "$2" grep -qE "Failed to initialize child process|Reached end of STDIN|Received error line from subprocess|Process terminated, will initiate shutdown|Child process exited" "$WORK/$1/output.log"
+}
+new_stream() { # new_stream NAME SHARDS: stream + seeded leases (application = stream name)
+  aws create-stream "$1" "$2" >/dev/null
+  aws seed-leases "$1" "$1" >/dev/null
+}
+secs_since() { echo "$(($(date +%s) - $1))"; }
+
+# ------------------------------------------------------------------ case: basic (tests 1-3)
+case_basic() {
+  local mode="$1" m s="e2e-basic-${1,,}-$SUITE_ID" d="$WORK/basic-${1,,}" t0 pids left
+  m="${mode,,}"
+  mkdir -p "$d"
+  new_stream "$s" 2
+  put "$s" "$d/A.jsonl" "A$m" --mode all --count 2 --agg-records 5
+  t0="$(date +%s)"
+  start_worker "basic-$m-1" STREAM_NAME="$s" APPLICATION_NAME="$s" KCL_retrievalMode="$mode" KCL_workerId=e2e-w1
+  local w1="basic-$m-1" l1
+  l1="$(worker_log "$w1")"
+  if ! wait_until 120 delivered --quiet --records "$d/A.jsonl" --logs "$l1"; then
+    fail_now "[$mode] records put before the start are delivered (timeout)"
+  else
+    log "[$mode] first batch delivered $(secs_since "$t0")s after run.sh started"
+  fi
+  put "$s" "$d/B.jsonl" "B$m" --mode mix --count 3 --agg-records 4
+  wait_until 60 delivered --quiet --records "$d/A.jsonl" "$d/B.jsonl" --logs "$l1" || true
+  check "[$mode] 1. every record (text, JSON, unicode, control chars, non-UTF-8, 1 MB, KPL aggregates) logged exactly once" \
+    delivered --exactly-once --records "$d/A.jsonl" "$d/B.jsonl" --logs "$l1"
+  if [[ "$mode" == FANOUT ]]; then
+    check "[$mode] enhanced fan-out in use (the stream has a registered consumer)" \
+      has_consumer "$s"
+  fi
+
+  # 2. graceful shutdown
+  pids="$(session_pids "$(worker_pid "$w1")" | tr '\n' ' ')"
+  t0="$(date +%s)"
+  kill -TERM "$(worker_pid "$w1")"
+  if wait_exit "$w1" 30; then
+    check "[$mode] 2. SIGTERM: run.sh exits within 30 s ($(secs_since "$t0")s, status $EXIT_STATUS)" true
+  else
+    check "[$mode] 2. SIGTERM: run.sh exits within 30 s" false
+    stop_worker "$w1" 10 || true
+  fi
+  check "[$mode] 2. every processor got shutdownRequested" has_lines 2 'shutdown requested for shard' "$l1"
+  aws scan "$s" >"$d/scan1.jsonl"
+  check "[$mode] 2. every lease holds the checkpoint of its shard's last record (not TRIM_HORIZON)" \
+    "$PY" "$CHECK" leases --scan "$d/scan1.jsonl" --records "$d/A.jsonl" "$d/B.jsonl"
+  sleep 1
+  left=""
+  for p in $pids; do kill -0 "$p" 2>/dev/null && left+="$p "; done
+  check "[$mode] 2. no process left behind (run.sh, java, tail, processors: $pids)" test -z "$left$(session_pids "$(worker_pid "$w1")")"
+
+  # 3. restart from the checkpoint
+  put "$s" "$d/C.jsonl" "C$m" --mode mix --count 2 --agg-records 3
+  t0="$(date +%s)"
+  start_worker "basic-$m-2" STREAM_NAME="$s" APPLICATION_NAME="$s" KCL_retrievalMode="$mode" KCL_workerId=e2e-w1
+  local w2="basic-$m-2" l2
+  l2="$(worker_log "$w2")"
+  wait_until 90 delivered --quiet --records "$d/C.jsonl" --logs "$l2" || true
+  log "[$mode] restart: new records delivered $(secs_since "$t0")s after run.sh started"
+  sleep 2 # room for a re-delivery, if there were one
+  check "[$mode] 3. restart: initialize receives each lease's checkpoint" \
+    "$PY" "$CHECK" initialized --scan "$d/scan1.jsonl" --logs "$l2"
+  check "[$mode] 3. restart: only the records put after the checkpoint are delivered, each once" \
+    delivered --exactly-once --records "$d/C.jsonl" --forbid "$d/A.jsonl" "$d/B.jsonl" --logs "$l2"
+  stop_worker "$w2" 40 || true
+}
+
+# ------------------------------------------------------------------ case: takeover (test 4)
+case_takeover() {
+  local mode="$1" m s="e2e-takeover-${1,,}-$SUITE_ID" d="$WORK/takeover-${1,,}" t0 kill_t
+  m="${mode,,}"
+  mkdir -p "$d"
+  new_stream "$s" 4
+  local common=(STREAM_NAME="$s" APPLICATION_NAME="$s" KCL_retrievalMode="$mode" KCL_failoverTimeMillis=3000)
+  start_worker "takeover-$m-1" "${common[@]}" KCL_workerId=e2e-w1
+  # the second worker starts once the first holds the leases: it steals its share (one lease per cycle)
+  wait_until 60 owners_ok "$s" 1 4 || true
+  start_worker "takeover-$m-2" "${common[@]}" KCL_workerId=e2e-w2
+  local w1="takeover-$m-1" w2="takeover-$m-2" l1 l2
+  l1="$(worker_log "$w1")" l2="$(worker_log "$w2")"
+  t0="$(date +%s)"
+  # lease stealing moves leases (and re-delivers their uncheckpointed records) until both hold 2
+  if ! wait_until 90 balanced "$s"; then
+    fail_now "[$mode] 4. two workers share the leases 2:2 (timeout)"
+    aws scan "$s" >&2 || true
+    stop_worker "$w1" 30 || true
+    stop_worker "$w2" 30 || true
+    return
+  fi
+  log "[$mode] the leases are shared $(secs_since "$t0")s after the second worker started: $(aws scan "$s" | grep -o '"leaseOwner": "[^"]*"' | sort | uniq -c | tr -s ' \n' ' ')"
+  # records while both run: wait until the second worker has its processors up
+  wait_until 60 has_lines 1 'initialized shard' "$l2" || true
+  put "$s" "$d/1.jsonl" "T$m" --mode mix --count 6 --agg-records 3
+  wait_until 60 delivered --quiet --records "$d/1.jsonl" --logs "$l1" "$l2" || true
+  check "[$mode] 4. two workers share the leases and both process records" \
+    both_processed "$l1" "$l2"
+  sleep 2
+  kill_t="$(date +%s)"
+  local pgid
+  pgid="$(worker_pid "$w2")"
+  log "[$mode] kill -9 of worker 2's process group ($pgid: $(session_pids "$pgid" | tr '\n' ' '))"
+  kill -KILL -- "-$pgid"
+  { wait "$pgid"; } 2>/dev/null || true
+  put "$s" "$d/2.jsonl" "U$m" --mode mix --count 4 --agg-records 3
+  if wait_until 90 owners_ok "$s" 1 4; then
+    log "[$mode] worker 1 holds all leases $(secs_since "$kill_t")s after the kill"
+  fi
+  wait_until 60 delivered --quiet --records "$d/1.jsonl" "$d/2.jsonl" --logs "$l1" "$l2" || true
+  check "[$mode] 4. the surviving worker took over every lease" owners_ok "$s" 1 4
+  check "[$mode] 4. every record is logged (at least once); duplicates only within a checkpoint interval" \
+    delivered --records "$d/1.jsonl" "$d/2.jsonl" --logs "$l1" "$l2" --killed-log "$l2" --interval 1
+  stop_worker "$w1" 40 || true
+  kill_session_leftovers "$pgid"
+}
+
+# ------------------------------------------------------------------ case: dies (test 5)
+case_dies() {
+  local mode="$1" m s="e2e-dies-${1,,}-$SUITE_ID" d="$WORK/dies-${1,,}" t0
+  m="${mode,,}"
+  mkdir -p "$d"
+  new_stream "$s" 2
+  put "$s" "$d/A.jsonl" "D$m" --mode text --count 4
+  # (a) the processor cannot start: a bad option
+  cat >"$d/bad-option.sh" <<EOF
+#!/bin/sh
+exec "$BIN" --checkpoint-interval not-a-number "\$@"
+EOF
+  chmod +x "$d/bad-option.sh"
+  t0="$(date +%s)"
+  start_worker "dies-$m-option" STREAM_NAME="$s" APPLICATION_NAME="$s" \
+    KCL_retrievalMode="$mode" KCL_workerId=e2e-w1 RECORD_PROCESSOR_BIN="$d/bad-option.sh"
+  local w="dies-$m-option"
+  # After a processor failure the daemon exits 1, but its shutdown hook first waits up to
+  # shutdownGraceMillis for the (dead) processors: "promptly" = within that (25 s) plus a margin.
+  wait_failure "$w" 90 || true
+  t0="$(date +%s)"
+  if wait_exit "$w" 40; then
+    check "[$mode] 5. processor with a bad option: run.sh exits non-zero ($(secs_since "$t0")s after the failure, status $EXIT_STATUS)" \
+      test "$EXIT_STATUS" -ne 0
+  else
+    check "[$mode] 5. processor with a bad option: run.sh exits within 40 s of the failure" false
+    stop_worker "$w" 10 || true
+  fi
+  check "[$mode] 5. the reason (the processor's error) is in run.sh's output" \
+    grep -m1 "not-a-number" "$WORK/$w/output.log"
+
+  # (b) a processor killed while running
+  start_worker "dies-$m-kill" STREAM_NAME="$s" APPLICATION_NAME="$s" KCL_retrievalMode="$mode" KCL_workerId=e2e-w1
+  w="dies-$m-kill"
+  local l child
+  l="$(worker_log "$w")"
+  wait_until 90 delivered --quiet --records "$d/A.jsonl" --logs "$l" || true
+  child=""
+  for p in $(session_pids "$(worker_pid "$w")"); do
+    if [[ -z "$child" ]] && pid_matches "$p" "$BIN --log-file"; then child="$p"; fi
+  done
+  if [[ -z "$child" ]]; then
+    fail_now "[$mode] 5. a running processor to kill (none found)"
+    stop_worker "$w" 30 || true
+    return
+  fi
+  log "[$mode] kill -9 of processor pid $child"
+  kill -KILL "$child"
+  t0="$(date +%s)"
+  put "$s" "$d/B.jsonl" "E$m" --mode text --count 8 # the daemon notices when it next writes to it
+  if wait_exit "$w" 60; then
+    check "[$mode] 5. processor killed: run.sh exits non-zero ($(secs_since "$t0")s after the kill, status $EXIT_STATUS)" \
+      test "$EXIT_STATUS" -ne 0
+  else
+    check "[$mode] 5. processor killed: run.sh exits within 60 s of the kill" false
+    stop_worker "$w" 10 || true
+  fi
+  check "[$mode] 5. the reason is in run.sh's output" \
+    grep -m1 -iE "end of STDIN|broken pipe|stream closed|Encountered an error|exit(ed)? (with )?(code|status)" "$WORK/$w/output.log"
+}
+
+# ------------------------------------------------------------------ main
+mkdir -p "$WORK/pids"
+log "e2e suite $SUITE_ID: modes [$MODES], cases [$CASES]; work directory $WORK"
+[[ -f "$RUN_SH" ]] || die "$RUN_SH not found"
+"$STACK" install
+if [[ -z "${RECORD_PROCESSOR_BIN:-}" && "${SKIP_BUILD:-0}" != 1 ]]; then
+  command -v cargo >/dev/null || die "cargo not found"
+  (cd "$REPO" && cargo build --release --bin record_processor) || die "cargo build failed"
+fi
+[[ -x "$BIN" ]] || die "record processor binary $BIN not found"
+"$STACK" up
+log "set-up done after $(secs_since "$SUITE_T0")s"
+for mode in $MODES; do
+  for c in $CASES; do
+    t="$(date +%s)"
+    log "=== [$mode] case $c"
+    "case_$c" "$mode"
+    log "=== [$mode] case $c took $(secs_since "$t")s"
+  done
+done
+log "suite took $(secs_since "$SUITE_T0")s"
+for f in "${FAILED[@]}"; do log "failed: $f"; done
+SUMMARY_PRINTED=1
+echo "$PASS passed, $FAIL failed"
+[[ $FAIL -eq 0 ]]
