@@ -131,8 +131,8 @@ fetch_maven() { # into $stage; returns non-zero on failure
   if ! timeout "$KCL_MAVEN_TIMEOUT" "$MVN" -B -q -Dstyle.color=never -f "$POM" \
       -Daether.connector.connectTimeout=15000 -Dmaven.wagon.http.retryHandler.count=2 \
       dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$stage" > "$out" 2>&1; then
-    log "maven: failed (last lines of its output follow)"
-    tail -n 15 "$out" >&2 || true
+    # The first error says why (no network, no plugin); the rest is Maven's stack of advice.
+    log "maven: failed: $(sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -m1 -F '[ERROR]' | cut -c1-300 || echo 'no error line; see mvn -X')"
     return 1
   fi
   [[ -f "$stage/amazon-kinesis-client-multilang-$MAVEN_KCL_VERSION.jar" ]] \
