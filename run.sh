@@ -12,6 +12,9 @@
 #   JARS_DIR [$APP_HOME/jars]   PROPERTIES_TEMPLATE [$APP_HOME/properties/record_processor.properties]
 #   PROPERTIES_FILE [$APP_HOME/record_processor.properties]   LOGBACK_CONFIG [$APP_HOME/logback/logback.xml]
 #   LOG_DIR [$APP_HOME/logs]   JAVA [java]   JAVA_OPTS [] (split on whitespace)
+#   CHECK_PROPERTIES [1]   1: check the rendered file with `record_processor check-properties` before the
+#     daemon starts (warnings are logged, errors stop the start); 0: skip the check
+#   STOP_TIMEOUT_MS [30000]   the container's stop timeout (ECS stopTimeout); shutdownGraceMillis must be below
 #
 # Signals: the first SIGTERM or SIGINT is forwarded to the daemon as one SIGTERM; its shutdown hook then
 # shuts down gracefully for up to shutdownGraceMillis (processors get shutdownRequested and checkpoint).
@@ -36,6 +39,7 @@ export PROPERTIES_FILE="${PROPERTIES_FILE:-$APP_HOME/record_processor.properties
 export LOGBACK_CONFIG="${LOGBACK_CONFIG:-$APP_HOME/logback/logback.xml}"
 export LOG_DIR="${LOG_DIR:-$APP_HOME/logs}"
 JAVA="${JAVA:-java}"
+CHECK_PROPERTIES="${CHECK_PROPERTIES:-1}"
 JAVA_OPTS="${JAVA_OPTS:-}"
 MAIN_CLASS="software.amazon.kinesis.multilang.MultiLangDaemon"
 LOG_FILE="$LOG_DIR/record_processor.log"
@@ -79,8 +83,26 @@ if [[ -z "${KCL_executableName:-}" ]]; then
     || die "record processor binary not found or not executable: RECORD_PROCESSOR_BIN=$RECORD_PROCESSOR_BIN (build it with: cargo build --release --bin record_processor)"
 fi
 [[ -r "$LOGBACK_CONFIG" ]] || die "logback configuration not found: LOGBACK_CONFIG=$LOGBACK_CONFIG"
+[[ "$CHECK_PROPERTIES" == 0 || "$CHECK_PROPERTIES" == 1 ]] \
+  || die "CHECK_PROPERTIES must be 1 (check the properties before the start, the default) or 0 (skip the check), not: $CHECK_PROPERTIES"
 
 "$self_dir/set_properties.sh" || die "set_properties.sh failed (see above)"
+
+# The daemon ignores unknown keys silently and fails late on others: check the rendered file first.
+if [[ "$CHECK_PROPERTIES" == 0 ]]; then
+  log "CHECK_PROPERTIES=0: starting without checking $PROPERTIES_FILE"
+elif [[ ! -f "$RECORD_PROCESSOR_BIN" || ! -x "$RECORD_PROCESSOR_BIN" ]]; then
+  # Only possible with KCL_executableName set (a processor of one's own): nothing to check with.
+  log "not checking $PROPERTIES_FILE: no record_processor binary at RECORD_PROCESSOR_BIN=$RECORD_PROCESSOR_BIN"
+else
+  check_rc=0
+  "$RECORD_PROCESSOR_BIN" check-properties --jars-dir "$JARS_DIR" "$PROPERTIES_FILE" || check_rc=$?
+  case "$check_rc" in
+    0) ;;
+    1) die "$PROPERTIES_FILE has errors (check-properties, see above): fix them (KCL_<property>=value or the template) or set CHECK_PROPERTIES=0 to start anyway" ;;
+    *) die "check-properties could not check $PROPERTIES_FILE (status $check_rc, see above); set CHECK_PROPERTIES=0 to start without the check" ;;
+  esac
+fi
 
 # ------------------------------------------------------------------ 2. the processor's log -> stdout
 mkdir -p -- "$LOG_DIR" || die "cannot create LOG_DIR=$LOG_DIR"

