@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Benchmark record_processor against the Python amazon_kclpy processor and an
+# I/O floor, over real pipes, with a driver that plays the MultiLangDaemon.
+#
+#   bench/run.sh [--quick] [--runs N] [--workloads 200B,1MB,...] [--no-build]
+#
+# Installs what it needs (a venv with amazon_kclpy and matplotlib under
+# .local/bench/), builds the driver, the floor and record_processor (release),
+# runs every workload for every processor (interleaved, medians of N runs),
+# prints a table, writes bench/results/*.json|csv and the plot
+# bench/cpu_per_record.png (a --quick run writes its plot to bench/results/).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH="$ROOT/bench"
+STATE="$ROOT/.local/bench"
+VENV="$STATE/venv"
+PY="$VENV/bin/python"
+RESULTS="$BENCH/results"
+KCLPY_VERSION="${KCLPY_VERSION:-}" # empty = latest on PyPI
+
+QUICK=0
+RUNS=""
+WORKLOADS=""
+BUILD=1
+while [ "$#" -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --runs) RUNS="$2"; shift ;;
+    --workloads) WORKLOADS="$2"; shift ;;
+    --no-build) BUILD=0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+mkdir -p "$STATE" "$RESULTS"
+
+# ------------------------------------------------------------------ Python side
+if [ ! -x "$PY" ]; then
+  log "creating venv $VENV"
+  python3 -m venv "$VENV"
+fi
+if ! "$PY" -c 'import matplotlib' 2>/dev/null; then
+  log "installing matplotlib into the venv"
+  "$PY" -m pip install --quiet matplotlib
+fi
+if ! "$PY" -c 'import amazon_kclpy.kcl, amazon_kclpy.v3.processor' 2>/dev/null; then
+  # The sdist's setup.py downloads the KCL jars from Maven at build time, which
+  # fails without Maven access. A record processor needs only the pure-Python
+  # package, so try a normal install first, then fall back to installing the
+  # package directory from the sdist (no jars).
+  spec="amazon_kclpy${KCLPY_VERSION:+==$KCLPY_VERSION}"
+  log "installing $spec into the venv"
+  if ! "$PY" -m pip install --quiet "$spec" >"$STATE/pip-kclpy.log" 2>&1; then
+    log "pip install failed (jar download at build time, see $STATE/pip-kclpy.log); installing the Python package from the sdist without jars"
+    dl="$STATE/sdist"
+    rm -rf "$dl"
+    mkdir -p "$dl"
+    "$PY" -m pip download --quiet --no-deps -d "$dl" "$spec"
+    tarball="$(find "$dl" -maxdepth 1 -name 'amazon_kclpy-*.tar.gz' | head -n 1)"
+    [ -n "$tarball" ] || { log "no amazon_kclpy sdist downloaded"; exit 1; }
+    tar -xzf "$tarball" -C "$dl"
+    src="$(find "$dl" -mindepth 2 -maxdepth 2 -type d -name amazon_kclpy | head -n 1)"
+    site="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    rm -rf "$site/amazon_kclpy"
+    cp -r "$src" "$site/amazon_kclpy"
+    basename "$tarball" .tar.gz >"$site/amazon_kclpy/BENCH_INSTALLED_FROM"
+  fi
+  "$PY" -c 'import amazon_kclpy.kcl, amazon_kclpy.v3.processor'
+fi
+KCLPY_INSTALLED="$("$PY" - <<'EOF'
+import os, amazon_kclpy
+d = os.path.dirname(amazon_kclpy.__file__)
+marker = os.path.join(d, "BENCH_INSTALLED_FROM")
+if os.path.exists(marker):
+    print(open(marker).read().strip() + " (sdist, Python package only)")
+else:
+    from importlib.metadata import version
+    print("amazon_kclpy-" + version("amazon_kclpy"))
+EOF
+)"
+log "python processor uses $KCLPY_INSTALLED"
+
+# ------------------------------------------------------------------ builds
+DRIVER="$STATE/target/release/kcl-bench-driver"
+FLOOR="$STATE/target/release/kcl-bench-floor"
+RP="$ROOT/target/release/record_processor"
+if [ "$BUILD" = 1 ]; then
+  log "building the driver and the floor"
+  (cd "$BENCH" && CARGO_TARGET_DIR="$STATE/target" cargo build --release --quiet)
+  log "building record_processor (release)"
+  if ! (cd "$ROOT" && cargo build --release --quiet --bin record_processor); then
+    if [ -x "$RP" ]; then
+      log "WARNING: build failed; benchmarking the existing $RP"
+    else
+      log "WARNING: record_processor does not build and no binary exists; benchmarking without it"
+    fi
+  fi
+fi
+
+# Benchmark a private copy: a rebuild of target/ during the run must not change the binary.
+RP_COPY="$STATE/record_processor"
+PROCS=()
+if [ -x "$RP" ]; then
+  cp "$RP" "$RP_COPY.tmp" && mv -f "$RP_COPY.tmp" "$RP_COPY"
+  log "record_processor: $(sha256sum "$RP_COPY" | cut -c1-16) (built $(date -u -r "$RP" +%Y-%m-%dT%H:%M:%SZ); git $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))"
+  PROCS+=(--proc "rust=$RP_COPY --log-file {tmp}/rp.log --checkpoint-interval 60")
+fi
+PROCS+=(--proc "python=$PY $BENCH/python_processor.py --log-file {tmp}/py.log --checkpoint-interval 60")
+PROCS+=(--proc "floor=$FLOOR")
+
+# ------------------------------------------------------------------ run
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+mode="full"
+args=()
+if [ "$QUICK" = 1 ]; then args+=(--quick); mode="quick"; fi
+if [ -n "$RUNS" ]; then args+=(--runs "$RUNS"); fi
+if [ -n "$WORKLOADS" ]; then args+=(--workloads "$WORKLOADS"); fi
+out="$RESULTS/runs-$mode-$stamp.json"
+tmp_root="$STATE/tmp"
+rm -rf "$tmp_root"
+mkdir -p "$tmp_root"
+log "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$DRIVER" "${args[@]}" --tmp-root "$tmp_root" --out "$out" "${PROCS[@]}"
+log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+plot="$RESULTS/cpu_per_record-$mode.png"
+if [ "$QUICK" = 0 ] && [ -z "$WORKLOADS" ]; then plot="$BENCH/cpu_per_record.png"; fi
+"$PY" "$BENCH/report.py" "$out" \
+  --csv "$RESULTS/summary-$mode-$stamp.csv" \
+  --summary-json "$RESULTS/summary-$mode-$stamp.json" \
+  --png "$plot" \
+  --kclpy "$KCLPY_INSTALLED" \
+  --rp "$RP_COPY" \
+  --git "$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
+cp "$out" "$RESULTS/latest-runs.json"
+log "results: $out, plot: $plot"
