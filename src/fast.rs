@@ -11,12 +11,7 @@ use crate::message::{Message, WireRecord};
 
 /// Parses a Jackson-shaped `processRecords` line, or returns `None`.
 pub(crate) fn process_records(line: &[u8]) -> Option<Message<'_>> {
-    let text = simdutf8::basic::from_utf8(line).ok()?;
-    let mut p = Cursor {
-        text,
-        bytes: text.as_bytes(),
-        at: 0,
-    };
+    let mut p = Cursor { bytes: line, at: 0 };
     p.literal(br#"{"action":"processRecords","records":["#)?;
     let mut records = Vec::new();
     if !p.eat(b']') {
@@ -45,7 +40,6 @@ pub(crate) fn process_records(line: &[u8]) -> Option<Message<'_>> {
 }
 
 struct Cursor<'a> {
-    text: &'a str,
     bytes: &'a [u8],
     at: usize,
 }
@@ -68,12 +62,13 @@ impl<'a> Cursor<'a> {
 
     fn record(&mut self) -> Option<WireRecord<'a>> {
         self.literal(br#"{"data":""#)?;
-        // Base64 cannot hold a control character: the decoder rejects one, no scan needed.
-        let data = self.string(false)?;
+        // Base64 is checked by its decoder: no UTF-8 or control-character pass over what is
+        // most of the line.
+        let data = self.raw_string()?;
         self.literal(br#","partitionKey":""#)?;
-        let partition_key = self.string(true)?;
+        let partition_key = self.text_string()?;
         self.literal(br#","sequenceNumber":""#)?;
-        let sequence_number = self.string(true)?;
+        let sequence_number = self.text_string()?;
         self.literal(br#","approximateArrivalTimestamp":"#)?;
         let approximate_arrival_timestamp = self.optional_number()?;
         self.literal(br#","subSequenceNumber":"#)?;
@@ -88,18 +83,25 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    /// The rest of a string whose opening quote is consumed; `None` if it has an escape or
-    /// a raw control character (which JSON forbids: let serde report it).
-    fn string(&mut self, check_controls: bool) -> Option<&'a str> {
+    /// The bytes of a string whose opening quote is consumed; `None` if it has an escape.
+    fn raw_string(&mut self) -> Option<&'a [u8]> {
         let rest = &self.bytes[self.at..];
         let end = memchr::memchr2(b'"', b'\\', rest)?;
-        if rest[end] != b'"' || (check_controls && rest[..end].iter().any(|&b| b < 0x20)) {
+        if rest[end] != b'"' {
             return None;
         }
-        // Quotes are ASCII, so both ends are character boundaries of the validated text.
-        let s = &self.text[self.at..self.at + end];
         self.at += end + 1;
-        Some(s)
+        Some(&rest[..end])
+    }
+
+    /// A string as text; `None` if it has an escape, a raw control character (which JSON
+    /// forbids: let serde report it) or bytes that are not UTF-8.
+    fn text_string(&mut self) -> Option<&'a str> {
+        let raw = self.raw_string()?;
+        if raw.iter().any(|&b| b < 0x20) {
+            return None;
+        }
+        simdutf8::basic::from_utf8(raw).ok()
     }
 
     /// `null`, or an integer that fits an `i64`. The outer `None` means "not this shape".

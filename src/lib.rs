@@ -34,6 +34,7 @@
 pub mod checkpoint;
 pub mod error;
 mod fast;
+mod lines;
 pub mod logging;
 pub mod message;
 pub mod policy;

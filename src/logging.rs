@@ -57,6 +57,8 @@ pub struct LogConfig {
 #[derive(Clone, Debug)]
 pub struct LogFile {
     inner: Arc<Mutex<Inner>>,
+    format: LogFormat,
+    level: Level,
 }
 
 #[derive(Debug)]
@@ -76,6 +78,8 @@ impl LogFile {
         }
         let file = open_append(&config.path)?;
         Ok(Self {
+            format: config.format,
+            level: config.level,
             inner: Arc::new(Mutex::new(Inner {
                 path: config.path.clone(),
                 file,
@@ -97,6 +101,22 @@ impl LogFile {
         inner.pending.extend_from_slice(line.as_bytes());
         inner.pending.push(b'\n');
         inner.maybe_write()
+    }
+
+    /// A writer for many INFO lines that share their module and function, such as one line
+    /// per record of a batch. The lines are laid out exactly as the `tracing` layer lays
+    /// them out, but skip its per-event dispatch, and a large line without control
+    /// characters goes to the file without being copied. Do not keep one across batches:
+    /// its timestamp is refreshed only every few lines.
+    pub fn info_lines(&self, module: &'static str, function: &'static str) -> InfoLines {
+        InfoLines {
+            log: self.clone(),
+            module,
+            function,
+            prefix: Vec::new(),
+            until_stamp: 0,
+            enabled: Level::INFO <= self.level,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -131,20 +151,42 @@ impl Inner {
         if self.pending.is_empty() {
             return Ok(());
         }
-        self.follow_renames()?;
-        if self.max_bytes > 0 {
-            let size = self.file.metadata()?.len();
-            if size > 0 && size + self.pending.len() as u64 > self.max_bytes {
-                self.rotate()?;
-            }
-        }
-        // One write of whole lines: O_APPEND keeps it in one piece next to other children.
-        let result = self.file.write_all(&self.pending);
+        let pending = std::mem::take(&mut self.pending);
+        let result = self.write_whole(&[&pending]);
+        self.pending = pending;
         self.pending.clear();
-        if self.pending.capacity() > 4 * CHUNK_BYTES {
+        if self.pending.capacity() > 16 * CHUNK_BYTES {
             self.pending.shrink_to(CHUNK_BYTES);
         }
         result
+    }
+
+    /// Writes `parts` (whole lines) to the file in one `writev`: with O_APPEND the kernel
+    /// keeps it in one piece next to the lines of other children. Rotates first if the file
+    /// would grow past its limit.
+    fn write_whole(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        self.follow_renames()?;
+        if self.max_bytes > 0 {
+            let size = self.file.metadata()?.len();
+            if size > 0 && size + total as u64 > self.max_bytes {
+                self.rotate()?;
+            }
+        }
+        let slices: Vec<io::IoSlice<'_>> = parts.iter().map(|p| io::IoSlice::new(p)).collect();
+        let mut written = self.file.write_vectored(&slices)?;
+        if written < total {
+            // A short write (a full disk, a signal): finish it piece by piece.
+            for part in parts {
+                if written >= part.len() {
+                    written -= part.len();
+                    continue;
+                }
+                self.file.write_all(&part[written..])?;
+                written = 0;
+            }
+        }
+        Ok(())
     }
 
     /// Another child may have rotated the file: write to whatever is at `path` now.
@@ -182,6 +224,82 @@ fn ignore_missing(err: io::Error) -> io::Result<()> {
         Ok(())
     } else {
         Err(err)
+    }
+}
+
+/// Lines above this size are written straight from the caller's bytes.
+const DIRECT_BYTES: usize = 64 << 10;
+
+/// Many INFO lines with one module and function; see [`LogFile::info_lines`].
+#[derive(Debug)]
+pub struct InfoLines {
+    log: LogFile,
+    module: &'static str,
+    function: &'static str,
+    prefix: Vec<u8>,
+    until_stamp: u32,
+    enabled: bool,
+}
+
+impl InfoLines {
+    /// How many lines share one timestamp (a millisecond holds hundreds of them).
+    const STAMP_EVERY: u32 = 64;
+
+    /// Writes one INFO line with `text` as its message.
+    pub fn info(&mut self, text: &str) -> io::Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if self.until_stamp == 0 {
+            self.restamp();
+            self.until_stamp = Self::STAMP_EVERY;
+        }
+        self.until_stamp -= 1;
+        let mut inner = self.log.lock();
+        match self.log.format {
+            LogFormat::Text => {
+                if text.len() >= DIRECT_BYTES && first_control(text.as_bytes()).is_none() {
+                    inner.write_pending()?;
+                    return inner.write_whole(&[&self.prefix, text.as_bytes(), b"\n"]);
+                }
+                inner.pending.extend_from_slice(&self.prefix);
+                let _ = OneLine(&mut Bytes(&mut inner.pending)).write_str(text);
+            }
+            LogFormat::Json => {
+                inner.pending.extend_from_slice(&self.prefix);
+                let _ = JsonInner(&mut Bytes(&mut inner.pending)).write_str(text);
+                inner.pending.extend_from_slice(b"\"}");
+            }
+        }
+        inner.pending.push(b'\n');
+        inner.maybe_write()
+    }
+
+    fn restamp(&mut self) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        self.prefix.clear();
+        let out = &mut Bytes(&mut self.prefix);
+        match self.log.format {
+            LogFormat::Text => {
+                write_clock(out, now.as_secs(), now.subsec_millis());
+                out.push_str(" [");
+                out.push_str(self.module);
+                out.push_str("] INFO  ");
+                out.push_str(self.function);
+                out.push_str(" - ");
+            }
+            LogFormat::Json => {
+                out.push_str("{\"time\":\"");
+                write_rfc3339(out, now.as_secs(), now.subsec_millis());
+                out.push_str("\",\"level\":\"INFO\",\"module\":");
+                push_json_str(out, self.module);
+                out.push_str(",\"function\":");
+                push_json_str(out, self.function);
+                out.push_str(",\"message\":\"");
+            }
+        }
     }
 }
 
@@ -340,19 +458,43 @@ impl fmt::Write for Bytes<'_> {
 
 /// The index of the first control character (below 0x20, or DEL) in `b`.
 fn first_control(b: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut i = 0;
-    // Eight bytes at a time: most log text has no control characters at all.
-    while let Some(chunk) = b.get(i..i + 8) {
-        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-        let del = x ^ (ONES * 0x7f);
-        let is_del = del.wrapping_sub(ONES) & !del & HIGH;
-        if below_space | is_del != 0 {
-            break;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8,
+            _mm_or_si128, _mm_set1_epi8,
+        };
+        // SAFETY: SSE2 is part of x86_64; every load reads 16 bytes inside `b`.
+        unsafe {
+            let top = _mm_set1_epi8(0x1f);
+            let del = _mm_set1_epi8(0x7f);
+            while i + 16 <= b.len() {
+                let x = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
+                let low = _mm_cmpeq_epi8(_mm_min_epu8(x, top), x);
+                let mask = _mm_movemask_epi8(_mm_or_si128(low, _mm_cmpeq_epi8(x, del)));
+                if mask != 0 {
+                    return Some(i + mask.trailing_zeros() as usize);
+                }
+                i += 16;
+            }
         }
-        i += 8;
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        // Eight bytes at a time: most log text has no control characters at all.
+        while let Some(chunk) = b.get(i..i + 8) {
+            let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+            let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+            let del = x ^ (ONES * 0x7f);
+            let is_del = del.wrapping_sub(ONES) & !del & HIGH;
+            if below_space | is_del != 0 {
+                break;
+            }
+            i += 8;
+        }
     }
     b[i..]
         .iter()

@@ -48,9 +48,10 @@ pub enum ShutdownReason {
 /// A record as it travels on the wire: data still base64-encoded.
 #[derive(Clone, Debug, Deserialize)]
 pub struct WireRecord<'a> {
-    /// Standard base64 with padding.
-    #[serde(borrow, default, deserialize_with = "borrowed_str")]
-    pub data: Option<Cow<'a, str>>,
+    /// Standard base64 with padding, as bytes: the decoder rejects anything that is not
+    /// base64, so the text never needs a UTF-8 check of its own.
+    #[serde(borrow, default, deserialize_with = "borrowed_bytes")]
+    pub data: Option<Cow<'a, [u8]>>,
     /// The partition key.
     #[serde(
         rename = "partitionKey",
@@ -180,6 +181,17 @@ where
     Ok(Option::<CowStr<'de>>::deserialize(d)?.map(|c| c.0))
 }
 
+/// [`borrowed_str`]'s bytes.
+fn borrowed_bytes<'de: 'a, 'a, D>(d: D) -> Result<Option<Cow<'a, [u8]>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(borrowed_str(d)?.map(|s| match s {
+        Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+        Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+    }))
+}
+
 /// Jackson writes sequence numbers as strings, but coerces numbers; accept both.
 fn string_or_number<'de, D>(d: D) -> Result<Option<String>, D::Error>
 where
@@ -302,7 +314,7 @@ fn into_owned_message(m: Message<'_>) -> Message<'static> {
             records: records
                 .into_iter()
                 .map(|r| WireRecord {
-                    data: own(r.data),
+                    data: r.data.map(|d| Cow::Owned(d.into_owned())),
                     partition_key: own(r.partition_key),
                     sequence_number: own(r.sequence_number),
                     sub_sequence_number: r.sub_sequence_number,

@@ -1,12 +1,13 @@
 //! The run loop: reads the daemon's actions one at a time, dispatches them to the
 //! processor, and answers each with a status.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, Read, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::checkpoint::{CheckpointChannel, CheckpointError, Checkpointer};
 use crate::error::{excerpt, BoxError, ProtocolError, RunError};
+use crate::lines::LineReader;
 use crate::message::{
     decode_records, encode_checkpoint, encode_status, parse_message, CheckpointReply, Message,
     ShutdownReason,
@@ -19,14 +20,15 @@ use crate::telemetry::{Observer, ShardStats};
 /// The longest wait between two attempts at a failed batch.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 
-/// Buffers above this size are released after the action that needed them, so one 10 MB
-/// batch does not pin its memory for the life of the process.
-const KEEP_BUFFER_BYTES: usize = 4 << 20;
+/// Buffers above this size are released after the action that needed them. Below it they
+/// are kept: reallocating and faulting in fresh pages for every large batch costs more than
+/// the bytes they hold.
+const KEEP_BUFFER_BYTES: usize = 64 << 20;
 
 /// The protocol engine over any pair of byte streams: the daemon's side of stdin and stdout
 /// in production, buffers in tests.
 pub struct Runtime<R, W> {
-    input: R,
+    input: LineReader<R>,
     output: W,
     line: Vec<u8>,
     arena: Vec<u8>,
@@ -45,11 +47,13 @@ enum ChannelState {
     Broken(ProtocolError),
 }
 
-impl<R: BufRead, W: Write> Runtime<R, W> {
+impl<R: Read, W: Write> Runtime<R, W> {
     /// A runtime reading the daemon's messages from `input` and writing replies to `output`.
+    /// Neither needs a buffer: lines are read straight into the runtime's own, and each
+    /// reply is one write.
     pub fn new(input: R, output: W) -> Self {
         Self {
-            input,
+            input: LineReader::new(input),
             output,
             line: Vec::new(),
             arena: Vec::new(),
@@ -82,7 +86,7 @@ impl<R: BufRead, W: Write> Runtime<R, W> {
 
     /// Gives the streams back (tests read what was written).
     pub fn into_parts(self) -> (R, W) {
-        (self.input, self.output)
+        (self.input.into_inner(), self.output)
     }
 
     /// Runs until the daemon closes the input (`Ok`), or until something cannot be
@@ -229,7 +233,7 @@ impl<R: BufRead, W: Write> Runtime<R, W> {
 }
 
 /// Hands a batch to the processor, applying `policy` when it fails.
-fn process_batch<R: BufRead, W: Write>(
+fn process_batch<R: Read, W: Write>(
     processor: &mut dyn RecordProcessor,
     input: &ProcessRecordsInput<'_>,
     channel: &mut PipeChannel<'_, R, W>,
@@ -281,34 +285,17 @@ fn process_batch<R: BufRead, W: Write>(
 
 /// Reads one line (through `\n`) into `buf`. Returns `false` at end of input, including
 /// input that ends in the middle of a line: the daemon is gone, there is no one to answer.
-fn read_line(input: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<bool> {
-    // `BufRead::read_until` with a SIMD search: lines are megabytes long.
-    loop {
-        let available = match input.fill_buf() {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if available.is_empty() {
-            break;
-        }
-        if let Some(i) = memchr::memchr(b'\n', available) {
-            buf.extend_from_slice(&available[..=i]);
-            input.consume(i + 1);
-            return Ok(true);
-        }
-        let n = available.len();
-        buf.extend_from_slice(available);
-        input.consume(n);
+fn read_line<R: Read>(input: &mut LineReader<R>, buf: &mut Vec<u8>) -> io::Result<bool> {
+    if input.read_line(buf)? {
+        return Ok(true);
     }
-    if buf.is_empty() {
-        return Ok(false);
+    if !buf.is_empty() {
+        tracing::warn!(
+            "stdin ended in the middle of a line; dropping {} bytes: {}",
+            buf.len(),
+            excerpt(buf)
+        );
     }
-    tracing::warn!(
-        "stdin ended in the middle of a line; dropping {} bytes: {}",
-        buf.len(),
-        excerpt(buf)
-    );
     Ok(false)
 }
 
@@ -354,7 +341,7 @@ fn guarded(f: impl FnOnce() -> Result<(), BoxError>) -> Result<(), BoxError> {
 
 /// The checkpoint exchange over the daemon's pipes.
 struct PipeChannel<'a, R, W> {
-    input: &'a mut R,
+    input: &'a mut LineReader<R>,
     output: &'a mut W,
     reply: &'a mut Vec<u8>,
     frame: &'a mut Vec<u8>,
@@ -368,7 +355,7 @@ impl<R, W> PipeChannel<'_, R, W> {
     }
 }
 
-impl<R: BufRead, W: Write> CheckpointChannel for PipeChannel<'_, R, W> {
+impl<R: Read, W: Write> CheckpointChannel for PipeChannel<'_, R, W> {
     fn request(
         &mut self,
         sequence_number: Option<&str>,

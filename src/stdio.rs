@@ -7,7 +7,7 @@
 //! reads `/dev/null`, so a spawned helper cannot swallow the daemon's messages.
 
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io;
 use std::os::fd::FromRawFd;
 
 use crate::error::RunError;
@@ -55,6 +55,12 @@ pub fn ignore_termination_signals() {
 pub fn take_protocol_stdio() -> io::Result<(File, File)> {
     let input = dup_cloexec(0)?;
     let output = dup_cloexec(1)?;
+    // A bigger pipe means fewer trips between the daemon's writer and this reader for
+    // multi-megabyte batches. Best effort: not a pipe, or over the system's limit, is fine.
+    // SAFETY: fcntl on a descriptor this process owns.
+    unsafe {
+        libc::fcntl(input, libc::F_SETPIPE_SZ, 1 << 20);
+    }
     // SAFETY: plain descriptor calls on descriptors this process owns; the returned
     // descriptors are owned by the Files and by nobody else.
     unsafe {
@@ -106,8 +112,7 @@ pub fn run_stdio_observed(
         Ok(pair) => pair,
         Err(err) => return failed(RunError::Io(err)),
     };
-    let mut runtime =
-        Runtime::new(BufReader::with_capacity(64 << 10, input), output).with_error_policy(policy);
+    let mut runtime = Runtime::new(input, output).with_error_policy(policy);
     for observer in observers {
         runtime = runtime.with_observer(observer);
     }

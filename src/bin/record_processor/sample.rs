@@ -86,14 +86,20 @@ impl SampleProcessor {
         Ok(())
     }
 
-    fn log_record(data: &[u8]) {
-        match simdutf8::basic::from_utf8(data) {
-            Ok(text) => info!(target: TARGET, "{text}"),
-            Err(_) => {
-                let encoded = base64::engine::general_purpose::STANDARD.encode(data);
-                info!(target: TARGET, "{BINARY_MARKER}{encoded}");
+    /// One line per record, in the same file and layout as every other line, without a
+    /// `tracing` dispatch per record: this is the hot path.
+    fn log_records(&self, records: &[kcl_multilang::Record<'_>]) -> std::io::Result<()> {
+        let mut lines = self.log.info_lines(TARGET, "process_records");
+        for record in records {
+            match simdutf8::basic::from_utf8(record.data) {
+                Ok(text) => lines.info(text)?,
+                Err(_) => {
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(record.data);
+                    lines.info(&format!("{BINARY_MARKER}{encoded}"))?;
+                }
             }
         }
+        Ok(())
     }
 }
 
@@ -118,9 +124,7 @@ impl RecordProcessor for SampleProcessor {
         input: &ProcessRecordsInput<'_>,
         checkpointer: &mut Checkpointer<'_>,
     ) -> Result<(), BoxError> {
-        for record in input.records {
-            Self::log_record(record.data);
-        }
+        self.log_records(input.records)?;
         if let Some(batch_max) = max_position(input.records) {
             if self.largest.as_ref().is_none_or(|l| *l < batch_max) {
                 self.largest = Some(batch_max);
