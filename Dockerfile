@@ -56,7 +56,8 @@ RUN dnf install -y --setopt=install_weak_deps=False gawk shadow-utils \
     && useradd --uid 10001 --user-group --home-dir /app --no-create-home --shell /sbin/nologin kcl
 
 ENV APP_HOME=/app \
-    LANG=C.UTF-8
+    LANG=C.UTF-8 \
+    RECORD_PROCESSOR_STATE_DIR=/app/logs/state
 WORKDIR /app
 COPY --from=jars /jars/ /app/jars/
 COPY --from=build /src/target/release/record_processor /app/bin/record_processor
@@ -71,6 +72,10 @@ RUN mkdir -p /app/logs \
     && chown kcl:kcl /app/logs /app/record_processor.properties
 
 USER 10001:10001
+# The daemon is alive and no shard is stuck or idle while far behind (see README, "Health check").
+# ECS does not read this: put the same command in the task definition's healthCheck.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+    CMD ["/app/bin/record_processor", "health"]
 # run.sh is PID 1 and handles SIGTERM itself: it forwards it to the daemon, which shuts down gracefully
 # within shutdownGraceMillis (25 s in the template; ECS sends SIGKILL after stopTimeout, 30 s by default).
 ENTRYPOINT ["/app/run.sh"]

@@ -12,6 +12,8 @@
 #   JARS_DIR [$APP_HOME/jars]   PROPERTIES_TEMPLATE [$APP_HOME/properties/record_processor.properties]
 #   PROPERTIES_FILE [$APP_HOME/record_processor.properties]   LOGBACK_CONFIG [$APP_HOME/logback/logback.xml]
 #   LOG_DIR [$APP_HOME/logs]   JAVA [java]   JAVA_OPTS [] (split on whitespace)
+#   RECORD_PROCESSOR_STATE_DIR [$LOG_DIR/state]  the daemon's PID and each processor's heartbeat, for
+#                                                `record_processor health` (the image's HEALTHCHECK)
 #   CHECK_PROPERTIES [1]   1: check the rendered file with `record_processor check-properties` before the
 #     daemon starts (warnings are logged, errors stop the start); 0: skip the check
 #   STOP_TIMEOUT_MS [30000]   the container's stop timeout (ECS stopTimeout); shutdownGraceMillis must be below
@@ -38,6 +40,7 @@ export PROPERTIES_TEMPLATE="${PROPERTIES_TEMPLATE:-$APP_HOME/properties/record_p
 export PROPERTIES_FILE="${PROPERTIES_FILE:-$APP_HOME/record_processor.properties}"
 export LOGBACK_CONFIG="${LOGBACK_CONFIG:-$APP_HOME/logback/logback.xml}"
 export LOG_DIR="${LOG_DIR:-$APP_HOME/logs}"
+export RECORD_PROCESSOR_STATE_DIR="${RECORD_PROCESSOR_STATE_DIR:-$LOG_DIR/state}"
 JAVA="${JAVA:-java}"
 CHECK_PROPERTIES="${CHECK_PROPERTIES:-1}"
 JAVA_OPTS="${JAVA_OPTS:-}"
@@ -106,12 +109,17 @@ fi
 
 # ------------------------------------------------------------------ 2. the processor's log -> stdout
 mkdir -p -- "$LOG_DIR" || die "cannot create LOG_DIR=$LOG_DIR"
+mkdir -p -- "$RECORD_PROCESSOR_STATE_DIR" \
+  || die "cannot create RECORD_PROCESSOR_STATE_DIR=$RECORD_PROCESSOR_STATE_DIR"
+# Heartbeats of an earlier run belong to processes that are gone.
+rm -f -- "$RECORD_PROCESSOR_STATE_DIR"/*.json "$RECORD_PROCESSOR_STATE_DIR/daemon.pid"
 touch -- "$LOG_FILE" || die "cannot write $LOG_FILE"
 log_start=$(( $(wc -c < "$LOG_FILE") + 1 ))   # follow only what is written from now on
 
 daemon_pid="" tail_pid="" forwarded=0 trapped=0 launching=0 pending=""
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
+  rm -f -- "$RECORD_PROCESSOR_STATE_DIR/daemon.pid"
   if [[ -n "$tail_pid" ]] && kill -0 "$tail_pid" 2> /dev/null; then
     kill -TERM "$tail_pid" 2> /dev/null || true
     wait "$tail_pid" 2> /dev/null || true
@@ -146,6 +154,7 @@ log "starting the KCL MultiLangDaemon: ${java_cmd[*]}"
 launching=1
 "${java_cmd[@]}" &
 daemon_pid=$!
+printf '%s\n' "$daemon_pid" > "$RECORD_PROCESSOR_STATE_DIR/daemon.pid"
 if [[ -n "$pending" ]]; then on_signal "$pending" 0; fi
 # --pid: tail exits by itself shortly after the daemon, once it has printed the last lines.
 tail -c "+$log_start" -s 0.5 --pid="$daemon_pid" -F -- "$LOG_FILE" &

@@ -340,6 +340,7 @@ term=0
 trap 'echo TERM >> "$state/signals"; term=1' TERM
 trap 'echo INT >> "$state/signals"' INT
 printf '%s\0' "$@" > "$state/args"
+printf '%s' "${RECORD_PROCESSOR_STATE_DIR:-}" > "$state/state_dir_env"
 echo "processor line from fake java" >> "$LOG_DIR/record_processor.log"
 echo "$$" > "$state/java.pid.tmp" && mv "$state/java.pid.tmp" "$state/java.pid"
 if [[ "${FAKE_MODE:-wait}" == die ]]; then
@@ -365,8 +366,9 @@ RUN_PID="" RUN_RC="" STATE=""
 # start_run NAME [NAME=VALUE...]: start run.sh in the background with the fake java
 start_run() {
   STATE="$tmp/state-$1"; shift
-  rm -rf "$STATE"; mkdir -p "$STATE/logs"
+  rm -rf "$STATE"; mkdir -p "$STATE/logs/state"
   echo "old line, before run.sh started" > "$STATE/logs/record_processor.log"
+  echo '{}' > "$STATE/logs/state/shardId-old.json"
   env -i PATH="$PATH" HOME="${HOME:-/tmp}" FAKE_STATE="$STATE" JAVA="$fakejava" APP_HOME="$tmp/app" \
     PROPERTIES_TEMPLATE="$template" PROPERTIES_FILE="$STATE/props.properties" JARS_DIR="$tmp/jars3" \
     RECORD_PROCESSOR_BIN="$tmp/bin/record_processor" LOG_DIR="$STATE/logs" \
@@ -437,12 +439,18 @@ if wait_for_file "$STATE/java.pid" 15; then
   java_pid="$(< "$STATE/java.pid")"
   mapfile -t kids < <(children_of "$RUN_PID")
   sleep 0.3
+  check "the daemon's pid is in the state directory for the health check" \
+    test "$(cat "$STATE/logs/state/daemon.pid" 2> /dev/null)" = "$java_pid"
   kill -TERM "$RUN_PID"
   t0=$SECONDS; wait_run 15; took=$((SECONDS - t0))
   check "SIGTERM: run.sh exits with the daemon's status 0 (got $RUN_RC, ${took}s)" test "$RUN_RC" = 0
+  check "heartbeats of an earlier run were cleared" test ! -e "$STATE/logs/state/shardId-old.json"
+  check "the processors inherit RECORD_PROCESSOR_STATE_DIR" \
+    test "$(cat "$STATE/state_dir_env" 2> /dev/null)" = "$STATE/logs/state"
   check "SIGTERM: the daemon got exactly one SIGTERM" test "$(cat "$STATE/signals" 2> /dev/null)" = TERM
   check "SIGTERM: no process left behind (daemon, tail: ${kids[*]})" no_leftovers "$java_pid" "${kids[@]}"
   check "SIGTERM: run.sh had started exactly the daemon and tail (${#kids[@]} children)" test "${#kids[@]}" -eq 2
+  check "the daemon's pid file is removed when it has stopped" test ! -e "$STATE/logs/state/daemon.pid"
   check "the processor log is followed on stdout" file_contains "$STATE/stdout" "processor line from fake java"
   check "the processor's last lines (written during shutdown) reach stdout" file_contains "$STATE/stdout" "final processor line"
   check "lines already in the log before the start are not repeated" test -z "$(grep 'old line' "$STATE/stdout" || true)"
