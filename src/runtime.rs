@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::checkpoint::{CheckpointChannel, CheckpointError, Checkpointer};
 use crate::error::{excerpt, BoxError, ProtocolError, RunError};
-use crate::lines::LineReader;
+use crate::lines::{LineBuf, LineReader};
 use crate::message::{
     decode_records, encode_checkpoint, encode_status, parse_message, CheckpointReply, Message,
     ShutdownReason,
@@ -30,9 +30,9 @@ const KEEP_BUFFER_BYTES: usize = 64 << 20;
 pub struct Runtime<R, W> {
     input: LineReader<R>,
     output: W,
-    line: Vec<u8>,
+    line: LineBuf,
     arena: Vec<u8>,
-    reply: Vec<u8>,
+    reply: LineBuf,
     frame: Vec<u8>,
     policy: ErrorPolicy,
     stats: ShardStats,
@@ -55,9 +55,9 @@ impl<R: Read, W: Write> Runtime<R, W> {
         Self {
             input: LineReader::new(input),
             output,
-            line: Vec::new(),
+            line: LineBuf::default(),
             arena: Vec::new(),
-            reply: Vec::new(),
+            reply: LineBuf::default(),
             frame: Vec::new(),
             policy: ErrorPolicy::Fail,
             stats: ShardStats::default(),
@@ -114,11 +114,11 @@ impl<R: Read, W: Write> Runtime<R, W> {
                 stats,
                 observers,
             } = self;
-            line.clear();
             if !read_line(input, line)? {
                 tracing::info!("the daemon closed stdin; exiting");
                 return Ok(());
             }
+            let line = line.line();
             if line.iter().all(u8::is_ascii_whitespace) {
                 tracing::warn!("ignoring a blank line from the daemon");
                 continue;
@@ -225,9 +225,9 @@ impl<R: Read, W: Write> Runtime<R, W> {
             for observer in observers.iter_mut() {
                 observer.action_finished(stats);
             }
-            release_if_large(line);
-            release_if_large(arena);
-            release_if_large(reply);
+            self.line.release_if_larger(KEEP_BUFFER_BYTES);
+            self.reply.release_if_larger(KEEP_BUFFER_BYTES);
+            release_if_large(&mut self.arena);
         }
     }
 }
@@ -285,15 +285,16 @@ fn process_batch<R: Read, W: Write>(
 
 /// Reads one line (through `\n`) into `buf`. Returns `false` at end of input, including
 /// input that ends in the middle of a line: the daemon is gone, there is no one to answer.
-fn read_line<R: Read>(input: &mut LineReader<R>, buf: &mut Vec<u8>) -> io::Result<bool> {
+fn read_line<R: Read>(input: &mut LineReader<R>, buf: &mut LineBuf) -> io::Result<bool> {
     if input.read_line(buf)? {
         return Ok(true);
     }
-    if !buf.is_empty() {
+    let partial = buf.line();
+    if !partial.is_empty() {
         tracing::warn!(
             "stdin ended in the middle of a line; dropping {} bytes: {}",
-            buf.len(),
-            excerpt(buf)
+            partial.len(),
+            excerpt(partial)
         );
     }
     Ok(false)
@@ -343,7 +344,7 @@ fn guarded(f: impl FnOnce() -> Result<(), BoxError>) -> Result<(), BoxError> {
 struct PipeChannel<'a, R, W> {
     input: &'a mut LineReader<R>,
     output: &'a mut W,
-    reply: &'a mut Vec<u8>,
+    reply: &'a mut LineBuf,
     frame: &'a mut Vec<u8>,
     state: &'a mut ChannelState,
     stats: &'a mut ShardStats,
@@ -374,7 +375,6 @@ impl<R: Read, W: Write> CheckpointChannel for PipeChannel<'_, R, W> {
             return Err(CheckpointError::Closed);
         }
         loop {
-            self.reply.clear();
             let got_line = match read_line(self.input, self.reply) {
                 Ok(got) => got,
                 Err(err) => {
@@ -386,10 +386,11 @@ impl<R: Read, W: Write> CheckpointChannel for PipeChannel<'_, R, W> {
                 *self.state = ChannelState::Closed;
                 return Err(CheckpointError::Closed);
             }
-            if self.reply.iter().all(u8::is_ascii_whitespace) {
+            let reply_line = self.reply.line();
+            if reply_line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let err = match parse_message(self.reply) {
+            let err = match parse_message(reply_line) {
                 Ok(Message::Checkpoint(reply)) => {
                     if reply.error.is_none() {
                         self.stats.checkpointed(
@@ -400,7 +401,7 @@ impl<R: Read, W: Write> CheckpointChannel for PipeChannel<'_, R, W> {
                     return Ok(reply);
                 }
                 Ok(_) => ProtocolError::UnexpectedReply {
-                    line: excerpt(self.reply),
+                    line: excerpt(reply_line),
                 },
                 Err(err) => err,
             };
