@@ -39,6 +39,25 @@ pub(crate) fn process_records(line: &[u8]) -> Option<Message<'_>> {
     }
 }
 
+/// Whether every byte is printable ASCII (0x20..=0x7e, or DEL): such a string is UTF-8 and
+/// has no control character JSON would forbid. Eight bytes at a time; a `false` only sends
+/// the caller to the exact checks.
+fn printable_ascii(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    let words = chunks.by_ref().all(|c| {
+        let x = u64::from_le_bytes(c.try_into().unwrap_or_default());
+        // A byte below 0x20 borrows (sets a high bit); a byte at or above 0x80 has one.
+        (x.wrapping_sub(ONES * 0x20) | x) & HIGH == 0
+    });
+    words
+        && chunks
+            .remainder()
+            .iter()
+            .all(|&c| (0x20..0x80).contains(&c))
+}
+
 struct Cursor<'a> {
     bytes: &'a [u8],
     at: usize,
@@ -98,6 +117,10 @@ impl<'a> Cursor<'a> {
     /// forbids: let serde report it) or bytes that are not UTF-8.
     fn text_string(&mut self) -> Option<&'a str> {
         let raw = self.raw_string()?;
+        if printable_ascii(raw) {
+            // SAFETY: every byte is ASCII, so the bytes are UTF-8.
+            return Some(unsafe { std::str::from_utf8_unchecked(raw) });
+        }
         if raw.iter().any(|&b| b < 0x20) {
             return None;
         }
@@ -111,19 +134,21 @@ impl<'a> Cursor<'a> {
             return Some(None);
         }
         let negative = self.eat(b'-');
-        let digits = self.bytes[self.at..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        // No leading zeros (not JSON), no more digits than an i64 can hold.
-        if digits == 0 || digits > 18 || (digits > 1 && self.bytes[self.at] == b'0') {
+        let start = self.at;
+        let mut n: i64 = 0;
+        while let Some(&b) = self.bytes.get(self.at) {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                break;
+            }
+            n = n.wrapping_mul(10).wrapping_add(i64::from(digit));
+            self.at += 1;
+        }
+        let digits = self.at - start;
+        // No leading zeros (not JSON), no more digits than an i64 surely holds.
+        if digits == 0 || digits > 18 || (digits > 1 && self.bytes[start] == b'0') {
             return None;
         }
-        let mut n: i64 = 0;
-        for &b in &self.bytes[self.at..self.at + digits] {
-            n = n * 10 + i64::from(b - b'0');
-        }
-        self.at += digits;
         Some(Some(if negative { -n } else { n }))
     }
 }
@@ -208,6 +233,23 @@ mod tests {
                 let fast = process_records(text.as_bytes())
                     .unwrap_or_else(|| panic!("fast path refused {text}"));
                 assert_eq!(summary(fast), via_serde(case), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn printable_ascii_is_exact_enough() {
+        assert!(printable_ascii(b""));
+        assert!(printable_ascii(
+            b"shardId-000000000001 ~!@#$%^&*()_+{}|:<>?"
+        ));
+        for len in 1..30 {
+            for at in 0..len {
+                for bad in [0u8, 0x1f, 0x80, 0xc3, 0xff] {
+                    let mut v = vec![b'a'; len];
+                    v[at] = bad;
+                    assert!(!printable_ascii(&v), "len {len} at {at}: {bad:#x}");
+                }
             }
         }
     }
