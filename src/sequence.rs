@@ -23,9 +23,14 @@ pub fn compare_sequence_numbers(a: &str, b: &str) -> Ordering {
 
 /// Compares two strings already known to be all digits.
 fn compare_numeric(a: &str, b: &str) -> Ordering {
-    let a = a.trim_start_matches('0');
-    let b = b.trim_start_matches('0');
+    let (a, b) = (trim_zeros(a.as_bytes()), trim_zeros(b.as_bytes()));
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+/// Leading zeros are not significant (byte-wise: the strings are digits).
+fn trim_zeros(b: &[u8]) -> &[u8] {
+    let first = b.iter().position(|&c| c != b'0').unwrap_or(b.len());
+    &b[first..]
 }
 
 /// Whether `s` is a decimal sequence number (one or more ASCII digits, nothing else).
