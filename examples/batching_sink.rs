@@ -19,7 +19,6 @@ use kcl_multilang::{
     run_stdio_with, BoxError, Checkpointer, ErrorPolicy, InitializeInput, Position,
     ProcessRecordsInput, RecordProcessor, RetryPolicy,
 };
-use tracing_subscriber::layer::SubscriberExt as _;
 
 /// The file being filled.
 struct Open {
@@ -222,10 +221,7 @@ fn run() -> Result<i32, BoxError> {
         format: LogFormat::Text,
         level: tracing::Level::INFO,
     };
-    let log = LogFile::open(&config)?;
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::registry().with(log.layer(config.format, config.level)),
-    )?;
+    let log = LogFile::install(&config)?;
     let mut sink = Sink {
         dir: std::env::var_os("SINK_DIR").map_or_else(|| PathBuf::from("sink"), PathBuf::from),
         max_bytes: env_or("SINK_MAX_BYTES", 1 << 20)?,

@@ -19,7 +19,6 @@ use kcl_multilang::{
     run_stdio_with, BoxError, Checkpointer, ErrorPolicy, InitializeInput, ProcessRecordsInput,
     RecordProcessor,
 };
-use tracing_subscriber::layer::SubscriberExt as _;
 
 #[derive(serde::Deserialize)]
 struct Body {
@@ -111,10 +110,7 @@ fn run() -> Result<i32, BoxError> {
         format: LogFormat::Text,
         level: tracing::Level::INFO,
     };
-    let log = LogFile::open(&config)?;
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::registry().with(log.layer(config.format, config.level)),
-    )?;
+    let log = LogFile::install(&config)?;
     let policy = ErrorPolicy::from_env(path.parent().unwrap_or(std::path::Path::new("")))?;
     let mut processor = JsonCounter {
         log: log.clone(),

@@ -90,6 +90,18 @@ impl LogFile {
         })
     }
 
+    /// Opens the log file and makes it the destination of every `tracing` event of the
+    /// process (the global default subscriber), with `config`'s format and level.
+    pub fn install(config: &LogConfig) -> io::Result<Self> {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let log = Self::open(config)?;
+        let subscriber =
+            tracing_subscriber::registry().with(log.layer(config.format, config.level));
+        tracing::subscriber::set_global_default(subscriber)
+            .map_err(|e| io::Error::other(format!("cannot install the logger: {e}")))?;
+        Ok(log)
+    }
+
     /// Writes every buffered line to the file (to the OS; no fsync).
     pub fn flush(&self) -> io::Result<()> {
         self.lock().write_pending()

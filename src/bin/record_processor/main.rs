@@ -14,7 +14,6 @@ use clap::Parser as _;
 use kcl_multilang::logging::{LogConfig, LogFile};
 use kcl_multilang::telemetry::{Heartbeat, Metrics, MetricsFormat, Observer};
 use kcl_multilang::{run_stdio_observed, ErrorPolicy, RetryPolicy};
-use tracing_subscriber::layer::SubscriberExt as _;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -40,10 +39,8 @@ fn run(cli: cli::Cli) -> anyhow::Result<u8> {
         format: cli.log_format.into(),
         level: cli.log_level.into(),
     };
-    let log = LogFile::open(&config)
+    let log = LogFile::install(&config)
         .with_context(|| format!("cannot open the log file {}", cli.log_file.display()))?;
-    let subscriber = tracing_subscriber::registry().with(log.layer(config.format, config.level));
-    tracing::subscriber::set_global_default(subscriber).context("cannot install the logger")?;
 
     let retry = RetryPolicy {
         max_attempts: cli.checkpoint_retries.max(1),
