@@ -13,6 +13,9 @@ pub struct ProcessRecordsInput<'a> {
     pub records: &'a [Record<'a>],
     /// How far behind the tip of the stream the batch is, when the daemon knows.
     pub millis_behind_latest: Option<u64>,
+    /// The largest (sequence, sub-sequence) in `records`, compared numerically; `None` for
+    /// an empty batch. Computed once by the run loop, so processors need not scan again.
+    pub largest: Option<(&'a str, u64)>,
 }
 
 /// A processor for one shard lease. The run loop calls it one action at a time.

@@ -14,7 +14,8 @@ use crate::message::{
 };
 use crate::policy::{write_dead_letters, ErrorPolicy};
 use crate::processor::{ProcessRecordsInput, RecordProcessor};
-use crate::sequence::Position;
+use crate::record::Record;
+use crate::sequence::{index_of_max, Position};
 use crate::telemetry::{Observer, ShardStats};
 
 /// The longest wait between two attempts at a failed batch.
@@ -157,8 +158,10 @@ impl<R: Read, W: Write> Runtime<R, W> {
                     millis_behind_latest,
                 } => {
                     let records = decode_records(records, arena)?;
-                    stats.batch(&records, *millis_behind_latest);
-                    Some((records, *millis_behind_latest))
+                    let largest = index_of_max(records.iter().map(Record::position_parts));
+                    let largest_position = largest.map(|i| records[i].position_parts());
+                    stats.batch(&records, largest_position, *millis_behind_latest);
+                    Some((records, largest, *millis_behind_latest))
                 }
                 _ => None,
             };
@@ -179,11 +182,15 @@ impl<R: Read, W: Write> Runtime<R, W> {
                     let _span = tracing::info_span!("initialize").entered();
                     guarded(|| processor.initialize(init))
                 }
-                (Message::ProcessRecords { .. }, Some((records, millis_behind_latest))) => {
+                (
+                    Message::ProcessRecords { .. },
+                    Some((records, largest, millis_behind_latest)),
+                ) => {
                     let _span = tracing::info_span!("process_records").entered();
                     let input = ProcessRecordsInput {
                         records: &records,
                         millis_behind_latest,
+                        largest: largest.map(|i| records[i].position_parts()),
                     };
                     process_batch(processor, &input, &mut channel, policy)
                 }

@@ -56,18 +56,33 @@ pub fn max_of<'a>(positions: impl IntoIterator<Item = (&'a str, u64)>) -> Option
     let mut best: Option<((&'a str, u64), bool)> = None;
     for p in positions {
         let numeric = is_numeric(p.0);
-        let greater = match best {
-            None => true,
-            Some((b, b_numeric)) => match (numeric, b_numeric) {
-                (true, true) => compare_numeric(p.0, b.0).then(p.1.cmp(&b.1)) == Ordering::Greater,
-                _ => compare_positions(p, b) == Ordering::Greater,
-            },
-        };
-        if greater {
+        if best.is_none_or(|(b, b_numeric)| greater(p, numeric, b, b_numeric)) {
             best = Some((p, numeric));
         }
     }
     best.map(|(p, _)| p)
+}
+
+/// The index of the largest of `positions` (the first of equals), as [`max_of`] compares.
+pub fn index_of_max<'a>(positions: impl IntoIterator<Item = (&'a str, u64)>) -> Option<usize> {
+    let mut best: Option<((&'a str, u64), bool, usize)> = None;
+    for (i, p) in positions.into_iter().enumerate() {
+        let numeric = is_numeric(p.0);
+        if best.is_none_or(|(b, b_numeric, _)| greater(p, numeric, b, b_numeric)) {
+            best = Some((p, numeric, i));
+        }
+    }
+    best.map(|(_, _, i)| i)
+}
+
+/// Whether `p` is larger than `b`, given whether each is numeric.
+fn greater(p: (&str, u64), p_numeric: bool, b: (&str, u64), b_numeric: bool) -> bool {
+    let order = if p_numeric && b_numeric {
+        compare_numeric(p.0, b.0).then(p.1.cmp(&b.1))
+    } else {
+        compare_positions(p, b)
+    };
+    order == Ordering::Greater
 }
 
 /// A position in a shard: a sequence number and, for records de-aggregated from a KPL
@@ -213,5 +228,10 @@ mod tests {
             Some(("LATEST", 0))
         );
         assert_eq!(max_of(std::iter::empty()), None);
+        assert_eq!(
+            index_of_max([("9", 7), ("10", 0), ("10", 1), ("010", 1), ("2", 5)]),
+            Some(2)
+        );
+        assert_eq!(index_of_max(std::iter::empty()), None);
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::logging::LogFile;
 use crate::record::Record;
-use crate::sequence::{max_of, Position};
+use crate::sequence::Position;
 
 /// The run loop's view of its shard, updated around every action.
 #[derive(Clone, Debug, Default)]
@@ -52,11 +52,16 @@ impl ShardStats {
         self.action_started_ms = now_ms();
     }
 
-    pub(crate) fn batch(&mut self, records: &[Record<'_>], millis_behind_latest: Option<u64>) {
+    pub(crate) fn batch(
+        &mut self,
+        records: &[Record<'_>],
+        largest: Option<(&str, u64)>,
+        millis_behind_latest: Option<u64>,
+    ) {
         self.records += records.len() as u64;
         self.bytes += records.iter().map(|r| r.data.len() as u64).sum::<u64>();
         self.millis_behind_latest = millis_behind_latest;
-        if let Some((seq, sub)) = max_of(records.iter().map(Record::position_parts)) {
+        if let Some((seq, sub)) = largest {
             if self
                 .delivered
                 .as_ref()

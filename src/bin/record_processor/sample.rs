@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use kcl_multilang::logging::LogFile;
-use kcl_multilang::record::max_position;
 use kcl_multilang::{
     BoxError, CheckpointError, Checkpointer, InitializeInput, Position, ProcessRecordsInput,
     RecordProcessor, RetryPolicy,
@@ -125,7 +124,7 @@ impl RecordProcessor for SampleProcessor {
         checkpointer: &mut Checkpointer<'_>,
     ) -> Result<(), BoxError> {
         self.log_records(input.records)?;
-        if let Some(batch_max) = max_position(input.records) {
+        if let Some(batch_max) = input.largest.map(|(seq, sub)| Position::new(seq, sub)) {
             if self.largest.as_ref().is_none_or(|l| *l < batch_max) {
                 self.largest = Some(batch_max);
             }
