@@ -13,6 +13,17 @@ with what record_processor logged, and with the KCL lease table.
   e2e_check.py initialized --scan SCAN.jsonl --logs LOG...
       Each shard's `initialize` line in LOG shows the lease's checkpoint from SCAN.
   e2e_check.py owners --scan SCAN.jsonl   -> prints "owner count" per owner
+  e2e_check.py counted --records R.jsonl... --poison P.jsonl --dead-letter DL.jsonl --counter-log LOG
+               [--not-dead R.jsonl...] [--quiet]
+      examples/json_counter with ON_ERROR=skip: every record put is accounted for, each exactly once:
+      per shard, the last "shard X counted T records" line of LOG plus the records of that shard in the
+      dead-letter file equals the records put into it. The poison record is in the dead-letter file with
+      its error; every dead-lettered record failed with the poison's error and they form one contiguous
+      run of its shard (the whole batch that held it); no record of --not-dead is dead-lettered.
+  e2e_check.py sink --records R.jsonl... --sink-dir DIR [--scan SCAN.jsonl] [--quiet]
+      examples/batching_sink: every record put is in the published DIR/<shardId>/*.ndjson files exactly
+      once, with its data, and nothing else is; no *.part file is left. With --scan, each shard's lease
+      checkpoint is the position of the last line of its newest published file.
 
 The record processor logs each record's data as one line (text format):
   HH:MM:SS.mmm [module] LEVEL  function - <data>
@@ -23,6 +34,7 @@ import argparse
 import base64
 import glob
 import json
+import os
 import re
 import sys
 from collections import defaultdict
@@ -203,6 +215,172 @@ def cmd_owners(a):
     return 0
 
 
+def record_key(shard, seq, sub):
+    return (shard, str(seq), int(sub))
+
+
+def records_by_key(paths):
+    return {record_key(r["shard_id"], r["sequence_number"], r["sub_sequence_number"]): r
+            for r in read_records(paths)}
+
+
+COUNTED = re.compile(r"shard (\S+) counted (\d+) records over (\d+) partition keys$")
+
+
+def cmd_counted(a):
+    want = records_by_key(a.records)
+    poison = read_records([a.poison])
+    not_dead = records_by_key(a.not_dead or [])
+    msgs = []
+    # the counter's cumulative total per shard (its last line, which is also its largest)
+    counted = {}
+    for path in expand([a.counter_log]):
+        for _, msg in log_lines(path):
+            m = COUNTED.search(msg)
+            if m:
+                counted[m.group(1)] = max(counted.get(m.group(1), 0), int(m.group(2)))
+    dead = []
+    try:
+        dead = read_records([a.dead_letter])
+    except FileNotFoundError:
+        pass
+    dead_keys = defaultdict(list)
+    for d in dead:
+        dead_keys[record_key(d["shardId"], d["sequenceNumber"], d["subSequenceNumber"])].append(d)
+    put_per_shard, dead_per_shard = defaultdict(int), defaultdict(int)
+    for k in want:
+        put_per_shard[k[0]] += 1
+    for k, v in dead_keys.items():
+        dead_per_shard[k[0]] += len(v)
+    shards = sorted(set(put_per_shard) | set(counted) | set(dead_per_shard))
+    accounted = all(counted.get(s, 0) + dead_per_shard[s] == put_per_shard[s] for s in shards)
+    summary = {"put": len(want), "counted": sum(counted.values()), "dead_lettered": len(dead),
+               "per_shard": {s: {"put": put_per_shard[s], "counted": counted.get(s, 0),
+                                 "dead_lettered": dead_per_shard[s]} for s in shards}}
+    if a.quiet:
+        return 0 if accounted and len(dead) >= len(poison) else 1
+    ok = accounted
+    if not accounted:
+        msgs.append("counted + dead-lettered != put for some shard (records lost or counted twice)")
+    for k, v in dead_keys.items():
+        r = want.get(k)
+        if r is None:
+            msgs.append(f"dead-lettered record {k} was never put")
+            ok = False
+            continue
+        if len(v) > 1:
+            msgs.append(f"{r['id']} dead-lettered {len(v)} times")
+            ok = False
+        d = v[0]
+        if d.get("data") != r["data_b64"] or d.get("partitionKey") != r["partition_key"]:
+            msgs.append(f"{r['id']}: dead-letter data or partition key differs from what was put")
+            ok = False
+        if k in not_dead:
+            msgs.append(f"{r['id']}: dead-lettered although put after the poison's batch")
+            ok = False
+    for p in poison:
+        k = record_key(p["shard_id"], p["sequence_number"], p["sub_sequence_number"])
+        d = dead_keys.get(k)
+        if not d:
+            msgs.append(f"the poison record {p['id']} ({k[1]}:{k[2]}) is not in the dead-letter file")
+            ok = False
+            continue
+        error = d[0].get("error", "")
+        if f"{k[1]}:{k[2]}" not in error or "JSON" not in error:
+            msgs.append(f"the poison's dead-letter error does not name it: {error!r}")
+            ok = False
+        # the whole batch: every dead-lettered record failed with the poison's error, on its shard,
+        # and they are all the records put there between the first and the last of them
+        others = [x for v in dead_keys.values() for x in v if x.get("error") != error]
+        if others:
+            msgs.append(f"{len(others)} dead-lettered records with another error: {others[0].get('error')!r}")
+            ok = False
+        run = sorted(position(x[1], x[2]) for x in dead_keys if x[0] == k[0])
+        span = [key for key in want if key[0] == k[0] and run[0] <= position(key[1], key[2]) <= run[-1]]
+        if len(span) != len(run) or any(x[0] != k[0] for x in dead_keys):
+            msgs.append("the dead-lettered records are not one contiguous run of the poison's shard")
+            ok = False
+        summary["poison_batch"] = len(run)
+        summary["poison_error"] = error
+    msgs.append(json.dumps(summary))
+    print("\n".join(msgs))
+    return 0 if ok else 1
+
+
+def sink_name_position(path):
+    """<sequence>-<sub>-<pid>.ndjson -> the position of the file's first record."""
+    seq, sub, _ = os.path.basename(path).split(".")[0].split("-")
+    return position(seq, sub)
+
+
+def cmd_sink(a):
+    want = records_by_key(a.records)
+    seen = defaultdict(list)
+    msgs = []
+    ok = True
+    newest = {}  # shard -> (first position, path, last line's position)
+    files = sorted(glob.glob(os.path.join(a.sink_dir, "*", "*.ndjson")))
+    parts = sorted(glob.glob(os.path.join(a.sink_dir, "*", "*.part")))
+    for path in files:
+        shard_dir = os.path.basename(os.path.dirname(path))
+        last = None
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                try:
+                    x = json.loads(line)
+                    k = record_key(x["shardId"], x["sequenceNumber"], x["subSequenceNumber"])
+                    data = (base64.b64decode(x["dataBase64"]) if "dataBase64" in x
+                            else x["data"].encode("utf-8"))
+                except (ValueError, KeyError) as e:
+                    msgs.append(f"{path}:{n}: not a sink line ({e})")
+                    ok = False
+                    continue
+                if k[0] != shard_dir:
+                    msgs.append(f"{path}:{n}: shard {k[0]} in the directory of {shard_dir}")
+                    ok = False
+                r = want.get(k)
+                if r is None:
+                    msgs.append(f"{path}:{n}: {k[1]}:{k[2]} was never put")
+                    ok = False
+                elif base64.b64decode(r["data_b64"]) != data:
+                    msgs.append(f"{path}:{n}: {r['id']}: data differs from what was put")
+                    ok = False
+                seen[k].append(path)
+                last = position(k[1], k[2])
+        if last is not None:
+            first = sink_name_position(path)
+            if shard_dir not in newest or first > newest[shard_dir][0]:
+                newest[shard_dir] = (first, path, last)
+    missing = [r["id"] for k, r in want.items() if k not in seen]
+    dups = [want[k]["id"] for k, v in seen.items() if len(v) > 1 and k in want]
+    if missing:
+        msgs.append(f"{len(missing)} records not published: " + " ".join(missing[:20]))
+        ok = False
+    if dups:
+        msgs.append(f"{len(dups)} records published more than once: " + " ".join(dups[:20]))
+        ok = False
+    if a.quiet:
+        return 0 if ok else 1
+    if parts:
+        msgs.append(f"unpublished files left: {' '.join(parts)}")
+        ok = False
+    if a.scan:
+        leases = {lease["leaseKey"]: lease for lease in read_scan(a.scan)}
+        for shard, (_, path, last) in sorted(newest.items()):
+            lease = leases.get(shard, {})
+            ckpt = f'{lease.get("checkpoint")}:{lease.get("checkpointSubSequenceNumber", "0")}'
+            if ckpt != f"{last[0]}:{last[1]}":
+                msgs.append(f"{shard}: checkpoint {ckpt} != last line of {os.path.basename(path)} {last[0]}:{last[1]}")
+                ok = False
+            else:
+                msgs.append(f"{shard}: checkpoint {ckpt} = last line of {os.path.basename(path)}")
+    msgs.append(json.dumps({"put": len(want), "published": sum(len(v) for v in seen.values()),
+                            "files": len(files), "part_files": len(parts), "missing": len(missing),
+                            "duplicated": len(dups)}))
+    print("\n".join(msgs))
+    return 0 if ok else 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -222,9 +400,21 @@ def main():
     ini.add_argument("--logs", nargs="+", required=True)
     ow = sub.add_parser("owners")
     ow.add_argument("--scan", required=True)
+    co = sub.add_parser("counted")
+    co.add_argument("--records", nargs="+", required=True)
+    co.add_argument("--poison", required=True)
+    co.add_argument("--dead-letter", required=True)
+    co.add_argument("--counter-log", required=True)
+    co.add_argument("--not-dead", nargs="+")
+    co.add_argument("--quiet", action="store_true")
+    si = sub.add_parser("sink")
+    si.add_argument("--records", nargs="+", required=True)
+    si.add_argument("--sink-dir", required=True)
+    si.add_argument("--scan")
+    si.add_argument("--quiet", action="store_true")
     a = ap.parse_args()
     sys.exit({"delivered": cmd_delivered, "leases": cmd_leases, "initialized": cmd_initialized,
-              "owners": cmd_owners}[a.cmd](a))
+              "owners": cmd_owners, "counted": cmd_counted, "sink": cmd_sink}[a.cmd](a))
 
 
 if __name__ == "__main__":

@@ -13,12 +13,18 @@
 #      its shards over, every record is logged, duplicates only within one checkpoint interval
 #   5. a processor that dies (bad option; kill -9 of a child): the daemon and run.sh exit non-zero
 #      promptly, with the reason in run.sh's output
+#   6. `record_processor health` (in "basic"): exit 0 with the daemon running and every shard ok while
+#      the leases are held; exit 1 once run.sh has stopped
+#   7. the examples (FANOUT only): json_counter with ON_ERROR=skip sets the batch holding a poison
+#      record aside in the dead-letter file and counts the rest, losing nothing; batching_sink
+#      publishes every record exactly once and checkpoints each shard at its last published record
 # Installs what is missing itself (scripts/local-stack.sh install, cargo build). The last line is
 # "N passed, M failed"; the exit status is non-zero if anything failed.
 #
-# Environment: E2E_MODES ("FANOUT POLLING"), E2E_CASES ("basic takeover dies"), E2E_KINESIS_PORT (14568),
+# Environment: E2E_MODES ("FANOUT POLLING"), E2E_CASES ("basic takeover dies examples"), E2E_KINESIS_PORT (14568),
 #   E2E_KINESIS_TLS_PORT (14567), E2E_DYNAMODB_PORT (14569), E2E_JAVA_OPTS, E2E_KEEP=1 (keep the work
-#   directory), LOCAL_STACK_HOME, SKIP_BUILD=1, RUN_SH (the run.sh under test), RECORD_PROCESSOR_BIN.
+#   directory), LOCAL_STACK_HOME, SKIP_BUILD=1, RUN_SH (the run.sh under test), RECORD_PROCESSOR_BIN,
+#   E2E_EXAMPLES_DIR (built examples; default target/release/examples, built unless SKIP_BUILD=1).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -33,7 +39,8 @@ BIN="${RECORD_PROCESSOR_BIN:-$REPO/target/release/record_processor}"
 PY="$LOCAL_STACK_HOME/venv/bin/python"
 CHECK="$REPO/tests/e2e/e2e_check.py"
 MODES="${E2E_MODES:-FANOUT POLLING}"
-CASES="${E2E_CASES:-basic takeover dies}"
+CASES="${E2E_CASES:-basic takeover dies examples}"
+EXAMPLES_DIR="${E2E_EXAMPLES_DIR:-$REPO/target/release/examples}"
 SUITE_ID="$(date +%Y%m%d-%H%M%S)"
 WORK="$LOCAL_STACK_HOME/e2e/$SUITE_ID"
 # the tests' own emulators, next to any that local-run.sh may have running on the default ports
@@ -187,6 +194,25 @@ new_stream() { # new_stream NAME SHARDS: stream + seeded leases (application = s
   aws seed-leases "$1" "$1" >/dev/null
 }
 secs_since() { echo "$(($(date +%s) - $1))"; }
+# health_up STATE_DIR STREAM: `record_processor health` exits 0, the daemon runs and every shard is ok
+health_up() {
+  local out rc=0 shard
+  out="$("$BIN" health --state-dir "$1")" || rc=$?
+  echo "$out"
+  [[ $rc -eq 0 ]] || { echo "exit status $rc"; return 1; }
+  grep -q '^daemon: running (pid [0-9]*)$' <<<"$out" || { echo "no 'daemon: running' line"; return 1; }
+  for shard in $(aws shards "$2"); do
+    grep -q "^$shard: ok: " <<<"$out" || { echo "no '$shard: ok' line"; return 1; }
+  done
+}
+# health_down STATE_DIR: exit 1, the daemon not running and no shard held
+health_down() {
+  local out rc=0
+  out="$("$BIN" health --state-dir "$1")" || rc=$?
+  echo "$out"
+  [[ $rc -eq 1 ]] || { echo "exit status $rc, not 1"; return 1; }
+  grep -q '^UNHEALTHY daemon: ' <<<"$out" && grep -q '^no shard leases held by a live processor$' <<<"$out"
+}
 
 # ------------------------------------------------------------------ case: basic (tests 1-3)
 case_basic() {
@@ -204,6 +230,9 @@ case_basic() {
   else
     log "[$mode] first batch delivered $(secs_since "$t0")s after run.sh started"
   fi
+  local state1="$WORK/$w1/logs/state"
+  check "[$mode] 6. health while the daemon runs: exit 0, daemon running, every shard ok" \
+    health_up "$state1" "$s"
   put "$s" "$d/B.jsonl" "B$m" --mode mix --count 3 --agg-records 4
   wait_until 60 delivered --quiet --records "$d/A.jsonl" "$d/B.jsonl" --logs "$l1" || true
   check "[$mode] 1. every record (text, JSON, unicode, control chars, non-UTF-8, 1 MB, KPL aggregates) logged exactly once" \
@@ -224,6 +253,8 @@ case_basic() {
     stop_worker "$w1" 10 || true
   fi
   check "[$mode] 2. every processor got shutdownRequested" has_lines 2 'shutdown requested for shard' "$l1"
+  check "[$mode] 6. health after run.sh stopped: exit 1, daemon not running, no shard held" \
+    health_down "$state1"
   aws scan "$s" >"$d/scan1.jsonl"
   check "[$mode] 2. every lease holds the checkpoint of its shard's last record (not TRIM_HORIZON)" \
     "$PY" "$CHECK" leases --scan "$d/scan1.jsonl" --records "$d/A.jsonl" "$d/B.jsonl"
@@ -310,8 +341,10 @@ exec "$BIN" --checkpoint-interval not-a-number "\$@"
 EOF
   chmod +x "$d/bad-option.sh"
   t0="$(date +%s)"
+  # the daemon's child is the wrapper (executableName); run.sh's own check-properties before the
+  # start still uses the real binary (RECORD_PROCESSOR_BIN), so it is the processor that fails
   start_worker "dies-$m-option" STREAM_NAME="$s" APPLICATION_NAME="$s" \
-    KCL_retrievalMode="$mode" KCL_workerId=e2e-w1 RECORD_PROCESSOR_BIN="$d/bad-option.sh"
+    KCL_retrievalMode="$mode" KCL_workerId=e2e-w1 KCL_executableName="$d/bad-option.sh"
   local w="dies-$m-option"
   # After a processor failure the daemon exits 1, but its shutdown hook first waits up to
   # shutdownGraceMillis for the (dead) processors: "promptly" = within that (25 s) plus a margin.
@@ -357,6 +390,115 @@ EOF
     grep -m1 -iE "end of STDIN|broken pipe|stream closed|Encountered an error|exit(ed)? (with )?(code|status)" "$WORK/$w/output.log"
 }
 
+# ------------------------------------------------------------------ case: examples (test 7)
+# The examples are processors of the library's users: what they test is the library (error policy,
+# dead letters, explicit checkpoints) under the real daemon, not the retrieval path, which "basic",
+# "takeover" and "dies" cover in both modes. So they run in FANOUT mode only (~50 s saved).
+case_examples() {
+  local mode="$1"
+  if [[ "$mode" != FANOUT ]]; then
+    log "[$mode] examples: run in FANOUT mode only (they test the library, not the retrieval mode)"
+    return
+  fi
+  examples_json_counter "$mode"
+  examples_batching_sink "$mode"
+}
+
+counted() { "$PY" "$CHECK" counted "$@"; }
+sink_check() { "$PY" "$CHECK" sink "$@"; }
+
+# json_counter, ON_ERROR=skip: records before the start = JSON, one poison (not JSON), JSON again, so
+# the poison's batch holds JSON records too, and all of it goes to the dead-letter file; JSON records
+# put once that batch is set aside are counted on every shard.
+examples_json_counter() {
+  local mode="$1" m s="e2e-jsoncount-${1,,}-$SUITE_ID" d="$WORK/jsoncount-${1,,}" t0
+  m="${mode,,}"
+  mkdir -p "$d"
+  local w="jsoncount-$m" dead="$d/dead.jsonl" clog="$d/json_counter.log" recs
+  if [[ ! -x "$EXAMPLES_DIR/json_counter" ]]; then
+    fail_now "[$mode] 7. json_counter example built ($EXAMPLES_DIR/json_counter not found)"
+    return
+  fi
+  new_stream "$s" 2
+  put "$s" "$d/A.jsonl" "J$m" --mode json --count 8
+  put "$s" "$d/P.jsonl" "P$m" --mode text --count 1
+  put "$s" "$d/B.jsonl" "K$m" --mode json --count 8
+  t0="$(date +%s)"
+  start_worker "$w" STREAM_NAME="$s" APPLICATION_NAME="$s" KCL_retrievalMode="$mode" KCL_workerId=e2e-w1 \
+    KCL_executableName="$EXAMPLES_DIR/json_counter" \
+    ON_ERROR=skip DEAD_LETTER_FILE="$dead" JSON_COUNTER_LOG="$clog"
+  recs=("$d/A.jsonl" "$d/P.jsonl" "$d/B.jsonl")
+  if ! wait_until 120 counted --quiet --records "${recs[@]}" --poison "$d/P.jsonl" --dead-letter "$dead" --counter-log "$clog"; then
+    fail_now "[$mode] 7. json_counter: the records put before the start are counted or dead-lettered (timeout)"
+  else
+    log "[$mode] json_counter: first records accounted for $(secs_since "$t0")s after run.sh started"
+  fi
+  put "$s" "$d/C.jsonl" "L$m" --mode json --count 10
+  recs+=("$d/C.jsonl")
+  wait_until 60 counted --quiet --records "${recs[@]}" --poison "$d/P.jsonl" --dead-letter "$dead" --counter-log "$clog" || true
+  check "[$mode] 7. json_counter, ON_ERROR=skip: the poison's whole batch is in the dead-letter file with its error, the rest counted, nothing lost" \
+    counted --records "${recs[@]}" --poison "$d/P.jsonl" --dead-letter "$dead" --counter-log "$clog" --not-dead "$d/C.jsonl"
+
+  t0="$(date +%s)"
+  kill -TERM "$(worker_pid "$w")"
+  if wait_exit "$w" 30; then
+    check "[$mode] 7. json_counter: SIGTERM: run.sh exits within 30 s ($(secs_since "$t0")s, status $EXIT_STATUS)" true
+  else
+    check "[$mode] 7. json_counter: SIGTERM: run.sh exits within 30 s" false
+    stop_worker "$w" 10 || true
+  fi
+  aws scan "$s" >"$d/scan.jsonl"
+  check "[$mode] 7. json_counter: every lease holds the checkpoint of its shard's last record" \
+    "$PY" "$CHECK" leases --scan "$d/scan.jsonl" --records "${recs[@]}"
+}
+
+# batching_sink: small files (SINK_MAX_BYTES=2000) and a 2 s age limit. The records put before the
+# start and the mixed round make batches of more than 2000 bytes (published by size at the batch's
+# end); the last put, three short records, stays below it and is published by age: the daemon calls
+# processRecords on empty batches too (callProcessRecordsEvenForEmptyRecordList), so a quiet shard's
+# open file does not wait for the shutdown.
+examples_batching_sink() {
+  local mode="$1" m s="e2e-sink-${1,,}-$SUITE_ID" d="$WORK/sink-${1,,}" t0
+  m="${mode,,}"
+  mkdir -p "$d"
+  local w="sink-$m" sink="$d/sink" recs
+  if [[ ! -x "$EXAMPLES_DIR/batching_sink" ]]; then
+    fail_now "[$mode] 7. batching_sink example built ($EXAMPLES_DIR/batching_sink not found)"
+    return
+  fi
+  new_stream "$s" 2
+  put "$s" "$d/A.jsonl" "S$m" --mode mix --count 3 --agg-records 4
+  t0="$(date +%s)"
+  start_worker "$w" STREAM_NAME="$s" APPLICATION_NAME="$s" KCL_retrievalMode="$mode" KCL_workerId=e2e-w1 \
+    KCL_executableName="$EXAMPLES_DIR/batching_sink" KCL_callProcessRecordsEvenForEmptyRecordList=true \
+    SINK_DIR="$sink" SINK_MAX_BYTES=2000 SINK_MAX_SECONDS=2 SINK_LOG="$d/sink.log"
+  recs=("$d/A.jsonl")
+  if ! wait_until 120 sink_check --quiet --records "${recs[@]}" --sink-dir "$sink"; then
+    fail_now "[$mode] 7. batching_sink: the records put before the start are published (timeout)"
+  else
+    log "[$mode] batching_sink: first records published $(secs_since "$t0")s after run.sh started"
+  fi
+  put "$s" "$d/B.jsonl" "T$m" --mode mix --count 2 --agg-records 3
+  recs+=("$d/B.jsonl")
+  wait_until 60 sink_check --quiet --records "${recs[@]}" --sink-dir "$sink" || true
+  put "$s" "$d/C.jsonl" "U$m" --mode text --count 3
+  recs+=("$d/C.jsonl")
+  wait_until 30 sink_check --quiet --records "${recs[@]}" --sink-dir "$sink" || true
+  check "[$mode] 7. batching_sink: every record is published while it runs (by size, and the last short batch by age)" \
+    sink_check --records "${recs[@]}" --sink-dir "$sink"
+  t0="$(date +%s)"
+  kill -TERM "$(worker_pid "$w")"
+  if wait_exit "$w" 30; then
+    check "[$mode] 7. batching_sink: SIGTERM: run.sh exits within 30 s ($(secs_since "$t0")s, status $EXIT_STATUS)" true
+  else
+    check "[$mode] 7. batching_sink: SIGTERM: run.sh exits within 30 s" false
+    stop_worker "$w" 10 || true
+  fi
+  aws scan "$s" >"$d/scan.jsonl"
+  check "[$mode] 7. batching_sink: every record published exactly once, no *.part left, each lease checkpointed at the last line of its newest file" \
+    sink_check --records "${recs[@]}" --sink-dir "$sink" --scan "$d/scan.jsonl"
+}
+
 # ------------------------------------------------------------------ main
 mkdir -p "$WORK/pids"
 log "e2e suite $SUITE_ID: modes [$MODES], cases [$CASES]; work directory $WORK"
@@ -367,6 +509,9 @@ if [[ -z "${RECORD_PROCESSOR_BIN:-}" && "${SKIP_BUILD:-0}" != 1 ]]; then
   (cd "$REPO" && cargo build --release --bin record_processor) || die "cargo build failed"
 fi
 [[ -x "$BIN" ]] || die "record processor binary $BIN not found"
+if [[ " $CASES " == *" examples "* && " $MODES " == *" FANOUT "* && -z "${E2E_EXAMPLES_DIR:-}" && "${SKIP_BUILD:-0}" != 1 ]]; then
+  (cd "$REPO" && cargo build --release --examples) || die "cargo build --examples failed"
+fi
 "$STACK" up
 log "set-up done after $(secs_since "$SUITE_T0")s"
 for mode in $MODES; do
