@@ -142,7 +142,7 @@ impl RecordProcessor for SampleProcessor {
     fn lease_lost(&mut self) -> Result<(), BoxError> {
         info!(
             target: TARGET,
-            "lease of shard {} lost: another worker took it; last checkpoint {}",
+            "lease of shard {} ended (taken by another worker, or the worker is shutting down); last checkpoint {}",
             self.shard_id,
             self.checkpointed
                 .as_ref()
