@@ -221,16 +221,18 @@ impl<R: Read, W: Write> Runtime<R, W> {
             if let Err(source) = outcome {
                 return Err(RunError::Processor { action, source });
             }
+            // Observers see the action done before the daemon does: a heartbeat read after
+            // the status never shows an older state.
+            stats.end(true);
+            for observer in observers.iter_mut() {
+                observer.action_finished(stats);
+            }
             if let Err(err) = write_status(output, frame, action) {
                 if err.kind() == io::ErrorKind::BrokenPipe {
                     tracing::info!("the daemon closed stdout before the {action} status; exiting");
                     return Ok(());
                 }
                 return Err(err.into());
-            }
-            stats.end(true);
-            for observer in observers.iter_mut() {
-                observer.action_finished(stats);
             }
             self.line.release_if_larger(KEEP_BUFFER_BYTES);
             self.reply.release_if_larger(KEEP_BUFFER_BYTES);
