@@ -388,6 +388,42 @@ fn ten_megabyte_batches_over_real_pipes() {
 }
 
 #[test]
+fn large_records_with_and_without_control_characters() {
+    let mut d = Daemon::start(&[]);
+    d.send(INIT);
+    d.expect_status("initialize");
+    let clean = "c".repeat(100_000);
+    let dirty = format!("{}\n{}\u{1b}", "d".repeat(70_000), "e".repeat(30_000));
+    let unicode = "ü".repeat(40_000);
+    d.send(&batch(&[
+        (clean.as_bytes(), "1", 0),
+        (dirty.as_bytes(), "2", 0),
+        (unicode.as_bytes(), "3", 0),
+        (b"after", "4", 0),
+    ]));
+    d.expect_status("processRecords");
+    let (status, _, log) = d.finish();
+    assert!(status.success());
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("process_records - "))
+        .collect();
+    assert_eq!(lines.len(), 4, "one line per record");
+    assert!(lines[0].ends_with(&format!("process_records - {clean}")));
+    let escaped = format!(
+        "process_records - {}\\n{}\\u{{1b}}",
+        "d".repeat(70_000),
+        "e".repeat(30_000)
+    );
+    assert!(
+        lines[1].ends_with(&escaped),
+        "control characters escaped in a large record"
+    );
+    assert!(lines[2].ends_with(&format!("process_records - {unicode}")));
+    assert!(lines[3].ends_with("process_records - after"));
+}
+
+#[test]
 fn the_log_rotates_by_size_without_losing_a_line() {
     let mut d = Daemon::start(&["--log-max-bytes", "4000", "--log-backups", "100"]);
     d.send(INIT);
