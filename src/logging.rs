@@ -259,27 +259,6 @@ impl InfoLines {
 
     /// Writes one INFO line with `text` as its message.
     pub fn info(&mut self, text: &str) -> io::Result<()> {
-        self.line(text, false)
-    }
-
-    /// Writes one INFO line with `data` as its message if `data` is UTF-8, and returns
-    /// whether it did. For printable ASCII — most records — one pass over the bytes settles
-    /// both the UTF-8 check and the escaping.
-    pub fn info_utf8(&mut self, data: &[u8]) -> io::Result<bool> {
-        if first_special(data, true).is_none() {
-            // SAFETY: every byte is printable ASCII, so the bytes are UTF-8.
-            let text = unsafe { std::str::from_utf8_unchecked(data) };
-            self.line(text, true)?;
-            return Ok(true);
-        }
-        match simdutf8::basic::from_utf8(data) {
-            Ok(text) => self.line(text, false).map(|()| true),
-            Err(_) => Ok(false),
-        }
-    }
-
-    /// `printable`: the caller knows `text` has no control character.
-    fn line(&mut self, text: &str, printable: bool) -> io::Result<()> {
         if !self.enabled {
             return Ok(());
         }
@@ -291,17 +270,12 @@ impl InfoLines {
         let mut inner = self.log.lock();
         match self.log.format {
             LogFormat::Text => {
-                let clean = printable || first_control(text.as_bytes()).is_none();
-                if clean && text.len() >= DIRECT_BYTES {
+                if text.len() >= DIRECT_BYTES && first_control(text.as_bytes()).is_none() {
                     inner.write_pending()?;
                     return inner.write_whole(&[&self.prefix, text.as_bytes(), b"\n"]);
                 }
                 inner.pending.extend_from_slice(&self.prefix);
-                if clean {
-                    inner.pending.extend_from_slice(text.as_bytes());
-                } else {
-                    let _ = OneLine(&mut Bytes(&mut inner.pending)).write_str(text);
-                }
+                let _ = OneLine(&mut Bytes(&mut inner.pending)).write_str(text);
             }
             LogFormat::Json => {
                 inner.pending.extend_from_slice(&self.prefix);
@@ -496,12 +470,6 @@ impl fmt::Write for Bytes<'_> {
 
 /// The index of the first control character (below 0x20, or DEL) in `b`.
 fn first_control(b: &[u8]) -> Option<usize> {
-    first_special(b, false)
-}
-
-/// The index of the first control character (below 0x20, or DEL) in `b`, or, with
-/// `non_ascii`, of the first byte that is either that or not ASCII.
-fn first_special(b: &[u8], non_ascii: bool) -> Option<usize> {
     let mut i = 0;
     #[cfg(target_arch = "x86_64")]
     {
@@ -516,10 +484,7 @@ fn first_special(b: &[u8], non_ascii: bool) -> Option<usize> {
             while i + 16 <= b.len() {
                 let x = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
                 let low = _mm_cmpeq_epi8(_mm_min_epu8(x, top), x);
-                let mut mask = _mm_movemask_epi8(_mm_or_si128(low, _mm_cmpeq_epi8(x, del)));
-                if non_ascii {
-                    mask |= _mm_movemask_epi8(x);
-                }
+                let mask = _mm_movemask_epi8(_mm_or_si128(low, _mm_cmpeq_epi8(x, del)));
                 if mask != 0 {
                     return Some(i + mask.trailing_zeros() as usize);
                 }
@@ -537,8 +502,7 @@ fn first_special(b: &[u8], non_ascii: bool) -> Option<usize> {
             let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
             let del = x ^ (ONES * 0x7f);
             let is_del = del.wrapping_sub(ONES) & !del & HIGH;
-            let high = if non_ascii { x & HIGH } else { 0 };
-            if below_space | is_del | high != 0 {
+            if below_space | is_del != 0 {
                 break;
             }
             i += 8;
@@ -546,7 +510,7 @@ fn first_special(b: &[u8], non_ascii: bool) -> Option<usize> {
     }
     b[i..]
         .iter()
-        .position(|&c| c < 0x20 || c == 0x7f || (non_ascii && c >= 0x80))
+        .position(|&c| c < 0x20 || c == 0x7f)
         .map(|p| p + i)
 }
 
@@ -690,19 +654,7 @@ mod tests {
             }
             let clean: Vec<u8> = (0..len).map(|i| b' ' + (i % 95) as u8).collect();
             assert_eq!(first_control(&clean), None);
-            assert_eq!(first_special(&clean[..clean.len().min(95)], true), None);
             assert_eq!(first_control("é😀ü".repeat(len).as_bytes()), None);
-            for at in 0..len {
-                for c in [0x80u8, 0xc3, 0xff, 0x7f, 0x00] {
-                    let mut v = vec![b'a'; len];
-                    v[at] = c;
-                    assert_eq!(
-                        first_special(&v, true),
-                        Some(at),
-                        "len {len} at {at} byte {c:#x}"
-                    );
-                }
-            }
         }
     }
 

@@ -90,9 +90,12 @@ impl SampleProcessor {
     fn log_records(&self, records: &[kcl_multilang::Record<'_>]) -> std::io::Result<()> {
         let mut lines = self.log.info_lines(TARGET, "process_records");
         for record in records {
-            if !lines.info_utf8(record.data)? {
-                let encoded = base64::engine::general_purpose::STANDARD.encode(record.data);
-                lines.info(&format!("{BINARY_MARKER}{encoded}"))?;
+            match simdutf8::basic::from_utf8(record.data) {
+                Ok(text) => lines.info(text)?,
+                Err(_) => {
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(record.data);
+                    lines.info(&format!("{BINARY_MARKER}{encoded}"))?;
+                }
             }
         }
         Ok(())
