@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::str::Utf8Error;
 
-use crate::sequence::{max_of, Position};
+use crate::sequence::{index_of_max, Position};
 
 /// One Kinesis record (a user record, after the daemon's KPL de-aggregation).
 ///
@@ -75,5 +75,5 @@ impl OwnedRecord {
 
 /// The largest position among `records`, if any.
 pub fn max_position(records: &[Record<'_>]) -> Option<Position> {
-    max_of(records.iter().map(Record::position_parts)).map(|(seq, sub)| Position::new(seq, sub))
+    index_of_max(records.iter().map(Record::position_parts)).map(|i| records[i].position())
 }

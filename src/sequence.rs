@@ -50,20 +50,8 @@ pub fn is_numeric(s: &str) -> bool {
     !b.is_empty() && words_ok && chunks.remainder().iter().all(u8::is_ascii_digit)
 }
 
-/// The largest of `positions`, comparing as [`compare_positions`] does but checking each
-/// sequence number for digits only once.
-pub fn max_of<'a>(positions: impl IntoIterator<Item = (&'a str, u64)>) -> Option<(&'a str, u64)> {
-    let mut best: Option<((&'a str, u64), bool)> = None;
-    for p in positions {
-        let numeric = is_numeric(p.0);
-        if best.is_none_or(|(b, b_numeric)| greater(p, numeric, b, b_numeric)) {
-            best = Some((p, numeric));
-        }
-    }
-    best.map(|(p, _)| p)
-}
-
-/// The index of the largest of `positions` (the first of equals), as [`max_of`] compares.
+/// The index of the largest of `positions` (the first of equals), comparing as
+/// [`compare_positions`] does but checking each sequence number for digits only once.
 pub fn index_of_max<'a>(positions: impl IntoIterator<Item = (&'a str, u64)>) -> Option<usize> {
     let mut best: Option<((&'a str, u64), bool, usize)> = None;
     for (i, p) in positions.into_iter().enumerate() {
@@ -214,20 +202,16 @@ mod tests {
         );
         assert_eq!(p("10", 2).to_string(), "10:2");
         assert_eq!(
-            max_of([
+            index_of_max([
                 ("9", 7),
                 ("10", 0),
                 ("TRIM_HORIZON", 9),
                 ("10", 1),
                 ("010", 0)
             ]),
-            Some(("10", 1))
+            Some(3)
         );
-        assert_eq!(
-            max_of([("LATEST", 0), ("AT_TIMESTAMP", 0)]),
-            Some(("LATEST", 0))
-        );
-        assert_eq!(max_of(std::iter::empty()), None);
+        assert_eq!(index_of_max([("LATEST", 0), ("AT_TIMESTAMP", 0)]), Some(0));
         assert_eq!(
             index_of_max([("9", 7), ("10", 0), ("10", 1), ("010", 1), ("2", 5)]),
             Some(2)
