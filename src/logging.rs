@@ -288,29 +288,17 @@ impl InfoLines {
     }
 
     fn restamp(&mut self) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
         self.prefix.clear();
         let out = &mut Bytes(&mut self.prefix);
-        match self.log.format {
-            LogFormat::Text => {
-                write_clock(out, now.as_secs(), now.subsec_millis());
-                out.push_str(" [");
-                out.push_str(self.module);
-                out.push_str("] INFO  ");
-                out.push_str(self.function);
-                out.push_str(" - ");
-            }
-            LogFormat::Json => {
-                out.push_str("{\"time\":\"");
-                write_rfc3339(out, now.as_secs(), now.subsec_millis());
-                out.push_str("\",\"level\":\"INFO\",\"module\":");
-                push_json_str(out, self.module);
-                out.push_str(",\"function\":");
-                push_json_str(out, self.function);
-                out.push_str(",\"message\":\"");
-            }
+        write_head(
+            out,
+            self.log.format,
+            &Level::INFO,
+            self.module,
+            self.function,
+        );
+        if self.log.format == LogFormat::Json {
+            out.push_str(",\"message\":\"");
         }
     }
 }
@@ -346,35 +334,13 @@ where
         let mut inner = self.log.lock();
         // Formatted straight into the pending chunk: no copy per line.
         let out = &mut Bytes(&mut inner.pending);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
+        write_head(out, self.format, meta.level(), module, function);
         match self.format {
-            LogFormat::Text => {
-                write_clock(out, now.as_secs(), now.subsec_millis());
-                out.push_str(" [");
-                out.push_str(module);
-                out.push_str("] ");
-                out.push_str(level_name(meta.level()));
-                out.push_str("  ");
-                out.push_str(function);
-                out.push_str(" - ");
-                event.record(&mut TextVisitor {
-                    out: &mut *out,
-                    first: true,
-                });
-            }
+            LogFormat::Text => event.record(&mut TextVisitor {
+                out: &mut *out,
+                first: true,
+            }),
             LogFormat::Json => {
-                out.push_str("{\"time\":\"");
-                write_rfc3339(out, now.as_secs(), now.subsec_millis());
-                let _ = write!(
-                    out,
-                    "\",\"level\":\"{}\",\"module\":",
-                    level_name(meta.level())
-                );
-                push_json_str(out, module);
-                out.push_str(",\"function\":");
-                push_json_str(out, function);
                 event.record(&mut JsonVisitor { out: &mut *out });
                 out.push('}');
             }
@@ -389,6 +355,37 @@ where
         if let Err(err) = result {
             // The file is the only log; stderr reaches the daemon's log instead.
             eprintln!("record processor: cannot write the log file: {err}");
+        }
+    }
+}
+
+/// Everything of a line before its message, the same for `tracing` events and
+/// [`InfoLines`]: `HH:MM:SS.mmm [module] LEVEL  function - `, or for JSON the object up to
+/// (not including) its message field.
+fn write_head(out: &mut Bytes<'_>, format: LogFormat, level: &Level, module: &str, function: &str) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    match format {
+        LogFormat::Text => {
+            write_clock(out, now.as_secs(), now.subsec_millis());
+            out.push_str(" [");
+            out.push_str(module);
+            out.push_str("] ");
+            out.push_str(level_name(level));
+            out.push_str("  ");
+            out.push_str(function);
+            out.push_str(" - ");
+        }
+        LogFormat::Json => {
+            out.push_str("{\"time\":\"");
+            write_rfc3339(out, now.as_secs(), now.subsec_millis());
+            out.push_str("\",\"level\":\"");
+            out.push_str(level_name(level));
+            out.push_str("\",\"module\":");
+            push_json_str(out, module);
+            out.push_str(",\"function\":");
+            push_json_str(out, function);
         }
     }
 }
