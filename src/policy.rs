@@ -7,11 +7,12 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 
 use crate::record::Record;
+use crate::telemetry::now_ms;
 
 /// The policy for a failed (erroring or panicking) `process_records`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,9 +101,7 @@ pub(crate) fn write_dead_letters(
         std::fs::create_dir_all(dir)?;
     }
     let mut file: File = OpenOptions::new().create(true).append(true).open(path)?;
-    let time_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let time_ms = now_ms();
     let mut line = Vec::new();
     for r in records {
         line.clear();

@@ -39,7 +39,8 @@ pub struct ShardStats {
     pub last_checkpoint_ms: Option<u64>,
 }
 
-pub(crate) fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -110,6 +111,37 @@ pub trait Observer {
     }
 }
 
+/// What a heartbeat file holds (one JSON object, camelCase keys): written by [`Heartbeat`],
+/// read by `record_processor health`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeartbeatRecord {
+    /// The record processor's process id.
+    pub pid: i32,
+    /// Its parent's: the daemon.
+    pub daemon_pid: i32,
+    /// The shard whose lease it holds.
+    pub shard_id: String,
+    /// The action being handled, or the last one handled.
+    pub action: String,
+    /// Whether that action is still in progress.
+    pub in_action: bool,
+    /// When that action started, in epoch milliseconds.
+    pub action_started_ms: u64,
+    /// When this record was written, in epoch milliseconds.
+    pub updated_ms: u64,
+    /// Records delivered since the process started.
+    pub records: u64,
+    /// The largest position processed, `seq:sub`.
+    pub last_processed: Option<String>,
+    /// `millisBehindLatest` of the last batch.
+    pub millis_behind_latest: Option<u64>,
+    /// The last successful checkpoint.
+    pub last_checkpoint: Option<String>,
+    /// When it succeeded, in epoch milliseconds.
+    pub last_checkpoint_ms: Option<u64>,
+}
+
 /// The heartbeat file's fixed size: rewritten in place with one `pwrite`, so a reader
 /// never sees a half-written file and a batch costs one small system call.
 const HEARTBEAT_BYTES: usize = 1024;
@@ -149,21 +181,21 @@ impl Heartbeat {
             self.file = Some((path, file));
         }
         self.buf.clear();
-        let body = serde_json::json!({
-            "pid": std::process::id(),
+        let body = HeartbeatRecord {
+            pid: std::process::id() as i32,
             // SAFETY: getppid has no preconditions.
-            "daemonPid": unsafe { libc::getppid() },
-            "shardId": stats.shard_id,
-            "action": stats.action,
-            "inAction": stats.in_action,
-            "actionStartedMs": stats.action_started_ms,
-            "updatedMs": now_ms(),
-            "records": stats.records,
-            "lastProcessed": stats.processed.as_ref().map(Position::to_string),
-            "millisBehindLatest": stats.millis_behind_latest,
-            "lastCheckpoint": stats.last_checkpoint,
-            "lastCheckpointMs": stats.last_checkpoint_ms,
-        });
+            daemon_pid: unsafe { libc::getppid() },
+            shard_id: stats.shard_id.clone(),
+            action: stats.action.to_string(),
+            in_action: stats.in_action,
+            action_started_ms: stats.action_started_ms,
+            updated_ms: now_ms(),
+            records: stats.records,
+            last_processed: stats.processed.as_ref().map(Position::to_string),
+            millis_behind_latest: stats.millis_behind_latest,
+            last_checkpoint: stats.last_checkpoint.clone(),
+            last_checkpoint_ms: stats.last_checkpoint_ms,
+        };
         serde_json::to_writer(&mut self.buf, &body)?;
         // Padding keeps the size fixed, so an older, longer body never shows through.
         if self.buf.len() < HEARTBEAT_BYTES {

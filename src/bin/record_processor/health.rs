@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use kcl_multilang::telemetry::daemon_pid_file;
+use kcl_multilang::telemetry::{daemon_pid_file, now_ms, HeartbeatRecord};
 
 /// Options of `health`.
 #[derive(Debug, clap::Args)]
@@ -37,20 +37,6 @@ pub struct Args {
     pub behind_ms: u64,
 }
 
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Beat {
-    pid: i32,
-    daemon_pid: i32,
-    shard_id: String,
-    action: String,
-    in_action: bool,
-    action_started_ms: u64,
-    updated_ms: u64,
-    millis_behind_latest: Option<u64>,
-    last_checkpoint: Option<String>,
-}
-
 fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks that the process exists and may be signalled.
     pid > 0
@@ -58,13 +44,7 @@ fn alive(pid: i32) -> bool {
             || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-fn read_beats(dir: &Path) -> anyhow::Result<Vec<Beat>> {
+fn read_beats(dir: &Path) -> anyhow::Result<Vec<HeartbeatRecord>> {
     let mut beats = Vec::new();
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read the state directory {}", dir.display()))?;
@@ -75,7 +55,7 @@ fn read_beats(dir: &Path) -> anyhow::Result<Vec<Beat>> {
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue;
             };
-            if let Ok(beat) = serde_json::from_str::<Beat>(text.trim_end()) {
+            if let Ok(beat) = serde_json::from_str::<HeartbeatRecord>(text.trim_end()) {
                 beats.push(beat);
             }
         }
