@@ -106,6 +106,14 @@ impl Message<'_> {
     /// The `action` name, as the status must echo it in `responseFor`.
     pub fn action(&self) -> &str {
         match self {
+            Message::Unknown(action) => action,
+            known => known.known_action().unwrap_or_default(),
+        }
+    }
+
+    /// The `action` name of a message this crate knows; `None` for [`Message::Unknown`].
+    pub fn known_action(&self) -> Option<&'static str> {
+        Some(match self {
             Message::Initialize(_) => "initialize",
             Message::ProcessRecords { .. } => "processRecords",
             Message::LeaseLost => "leaseLost",
@@ -113,8 +121,8 @@ impl Message<'_> {
             Message::ShutdownRequested => "shutdownRequested",
             Message::Checkpoint(_) => "checkpoint",
             Message::Shutdown(_) => "shutdown",
-            Message::Unknown(action) => action,
-        }
+            Message::Unknown(_) => return None,
+        })
     }
 }
 

@@ -126,12 +126,6 @@ impl<R: Read, W: Write> Runtime<R, W> {
             }
             let message = parse_message(line)?;
             let action: &'static str = match &message {
-                Message::Initialize(_) => "initialize",
-                Message::ProcessRecords { .. } => "processRecords",
-                Message::LeaseLost => "leaseLost",
-                Message::ShardEnded => "shardEnded",
-                Message::ShutdownRequested => "shutdownRequested",
-                Message::Shutdown(_) => "shutdown",
                 Message::Checkpoint(_) => {
                     tracing::warn!(
                         "ignoring a checkpoint reply that answers no request: {}",
@@ -146,6 +140,7 @@ impl<R: Read, W: Write> Runtime<R, W> {
                     write_status(output, frame, name)?;
                     continue;
                 }
+                known => known.known_action().expect("every other message is known"),
             };
             stats.begin(action);
             let batch = match &message {
