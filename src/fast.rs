@@ -2,31 +2,46 @@
 //! Jackson writes it (fixed key order, no whitespace, no escapes in the strings we borrow).
 //!
 //! Anything else — another key order, whitespace, an escape, a number out of range — makes
-//! it return `None`, and the general serde parser takes the line. So this only ever decides
-//! how fast a line is read, never what it means; the tests check both agree.
+//! it give up, and the general serde parser takes the line (or, when streaming, the
+//! record). So this only ever decides how fast a line is read, never what it means; the
+//! tests check both agree.
 
 use std::borrow::Cow;
 
 use crate::message::{Message, WireRecord};
 
+/// Why the parser stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// The bytes ran out before the value did: with more of the line it may parse.
+    More,
+    /// Not this shape: leave it to the general parser.
+    Other,
+}
+
+type Step<T> = Result<T, Stop>;
+
+/// The start of every Jackson-shaped `processRecords` line, up to its first record.
+pub(crate) const HEADER: &[u8] = br#"{"action":"processRecords","records":["#;
+
 /// Parses a Jackson-shaped `processRecords` line, or returns `None`.
 pub(crate) fn process_records(line: &[u8]) -> Option<Message<'_>> {
     let mut p = Cursor { bytes: line, at: 0 };
-    p.literal(br#"{"action":"processRecords","records":["#)?;
+    p.literal(HEADER).ok()?;
     let mut records = Vec::new();
-    if !p.eat(b']') {
+    if !p.eat(b']').ok()? {
         loop {
-            records.push(p.record()?);
-            if p.eat(b',') {
+            records.push(p.record().ok()?);
+            if p.eat(b',').ok()? {
                 continue;
             }
-            p.literal(b"]")?;
+            p.literal(b"]").ok()?;
             break;
         }
     }
-    p.literal(br#","millisBehindLatest":"#)?;
-    let millis_behind_latest = p.optional_number()?;
-    p.literal(b"}")?;
+    p.literal(br#","millisBehindLatest":"#).ok()?;
+    let millis_behind_latest = p.optional_number().ok()?;
+    p.literal(b"}").ok()?;
     match &p.bytes[p.at..] {
         b"" | b"\n" | b"\r\n" => Some(Message::ProcessRecords {
             records,
@@ -37,6 +52,14 @@ pub(crate) fn process_records(line: &[u8]) -> Option<Message<'_>> {
         }),
         _ => None,
     }
+}
+
+/// Parses one Jackson-shaped record object at the start of `bytes`, returning it and the
+/// number of bytes it took. [`Stop::More`] means `bytes` ends inside the record.
+pub(crate) fn record_at(bytes: &[u8]) -> Result<(WireRecord<'_>, usize), Stop> {
+    let mut p = Cursor { bytes, at: 0 };
+    let record = p.record()?;
+    Ok((record, p.at))
 }
 
 /// Whether every byte is printable ASCII (0x20..=0x7e, or DEL): such a string is UTF-8 and
@@ -64,22 +87,26 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    fn literal(&mut self, lit: &[u8]) -> Option<()> {
-        if self.bytes[self.at..].starts_with(lit) {
+    fn literal(&mut self, lit: &[u8]) -> Step<()> {
+        let rest = &self.bytes[self.at..];
+        if rest.starts_with(lit) {
             self.at += lit.len();
-            Some(())
+            Ok(())
+        } else if rest.len() < lit.len() && lit.starts_with(rest) {
+            Err(Stop::More)
         } else {
-            None
+            Err(Stop::Other)
         }
     }
 
-    fn eat(&mut self, b: u8) -> bool {
-        let hit = self.bytes.get(self.at) == Some(&b);
+    fn eat(&mut self, b: u8) -> Step<bool> {
+        let next = *self.bytes.get(self.at).ok_or(Stop::More)?;
+        let hit = next == b;
         self.at += usize::from(hit);
-        hit
+        Ok(hit)
     }
 
-    fn record(&mut self) -> Option<WireRecord<'a>> {
+    fn record(&mut self) -> Step<WireRecord<'a>> {
         self.literal(br#"{"data":""#)?;
         // Base64 is checked by its decoder: no UTF-8 or control-character pass over what is
         // most of the line.
@@ -91,9 +118,10 @@ impl<'a> Cursor<'a> {
         self.literal(br#","approximateArrivalTimestamp":"#)?;
         let approximate_arrival_timestamp = self.optional_number()?;
         self.literal(br#","subSequenceNumber":"#)?;
-        let sub_sequence_number = u64::try_from(self.optional_number()??).ok()?;
+        let sub_sequence_number =
+            u64::try_from(self.optional_number()?.ok_or(Stop::Other)?).map_err(|_| Stop::Other)?;
         self.literal(br#","action":"record"}"#)?;
-        Some(WireRecord {
+        Ok(WireRecord {
             data: Some(Cow::Borrowed(data)),
             partition_key: Some(Cow::Borrowed(partition_key)),
             sequence_number: Some(Cow::Borrowed(sequence_number)),
@@ -102,41 +130,44 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    /// The bytes of a string whose opening quote is consumed; `None` if it has an escape.
-    fn raw_string(&mut self) -> Option<&'a [u8]> {
+    /// The bytes of a string whose opening quote is consumed; [`Stop::Other`] if it has an
+    /// escape or a raw newline (a streamed line must never run on into the next message).
+    fn raw_string(&mut self) -> Step<&'a [u8]> {
         let rest = &self.bytes[self.at..];
-        let end = memchr::memchr2(b'"', b'\\', rest)?;
+        let end = memchr::memchr3(b'"', b'\\', b'\n', rest).ok_or(Stop::More)?;
         if rest[end] != b'"' {
-            return None;
+            return Err(Stop::Other);
         }
         self.at += end + 1;
-        Some(&rest[..end])
+        Ok(&rest[..end])
     }
 
-    /// A string as text; `None` if it has an escape, a raw control character (which JSON
-    /// forbids: let serde report it) or bytes that are not UTF-8.
-    fn text_string(&mut self) -> Option<&'a str> {
+    /// A string as text; [`Stop::Other`] if it has an escape, a raw control character
+    /// (which JSON forbids: let serde report it) or bytes that are not UTF-8.
+    fn text_string(&mut self) -> Step<&'a str> {
         let raw = self.raw_string()?;
         if printable_ascii(raw) {
             // SAFETY: every byte is ASCII, so the bytes are UTF-8.
-            return Some(unsafe { std::str::from_utf8_unchecked(raw) });
+            return Ok(unsafe { std::str::from_utf8_unchecked(raw) });
         }
         if raw.iter().any(|&b| b < 0x20) {
-            return None;
+            return Err(Stop::Other);
         }
-        simdutf8::basic::from_utf8(raw).ok()
+        simdutf8::basic::from_utf8(raw).map_err(|_| Stop::Other)
     }
 
-    /// `null`, or an integer that fits an `i64`. The outer `None` means "not this shape".
-    fn optional_number(&mut self) -> Option<Option<i64>> {
-        if self.bytes[self.at..].starts_with(b"null") {
-            self.at += 4;
-            return Some(None);
+    /// `null`, or an integer that fits an `i64`.
+    fn optional_number(&mut self) -> Step<Option<i64>> {
+        let rest = &self.bytes[self.at..];
+        if rest.first() == Some(&b'n') {
+            return self.literal(b"null").map(|()| None);
         }
-        let negative = self.eat(b'-');
+        let negative = self.eat(b'-')?;
         let start = self.at;
         let mut n: i64 = 0;
-        while let Some(&b) = self.bytes.get(self.at) {
+        loop {
+            // A number is never the last thing in a line: running out means "read more".
+            let b = *self.bytes.get(self.at).ok_or(Stop::More)?;
             let digit = b.wrapping_sub(b'0');
             if digit > 9 {
                 break;
@@ -147,9 +178,9 @@ impl<'a> Cursor<'a> {
         let digits = self.at - start;
         // No leading zeros (not JSON), no more digits than an i64 surely holds.
         if digits == 0 || digits > 18 || (digits > 1 && self.bytes[start] == b'0') {
-            return None;
+            return Err(Stop::Other);
         }
-        Some(Some(if negative { -n } else { n }))
+        Ok(Some(if negative { -n } else { n }))
     }
 }
 

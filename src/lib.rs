@@ -43,6 +43,7 @@ pub mod record;
 pub mod runtime;
 pub mod sequence;
 pub mod stdio;
+mod stream;
 pub mod telemetry;
 
 pub use checkpoint::{CheckpointError, Checkpointer, RetryPolicy};

@@ -38,6 +38,18 @@ impl LineBuf {
         self.len += data.len();
     }
 
+    /// Drops the first `n` bytes, moving the rest to the front (a streamed line keeps
+    /// only what is not yet parsed).
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.bytes.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+
+    /// Empties the buffer, keeping its memory.
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+
     /// Gives the memory back if one huge line made it larger than `keep` bytes.
     pub(crate) fn release_if_larger(&mut self, keep: usize) {
         if self.bytes.len() > keep {
@@ -77,8 +89,21 @@ impl<R: Read> LineReader<R> {
         }
         buf.push(&self.carry);
         self.carry.clear();
+        self.finish_line(buf, 0)
+    }
+
+    /// Completes the line `buf` starts (its first `scanned` bytes are known to hold no
+    /// newline), as [`LineReader::read_line`] would have read it.
+    pub(crate) fn finish_line(&mut self, buf: &mut LineBuf, scanned: usize) -> io::Result<bool> {
+        let mut start = scanned;
         loop {
-            let start = buf.len;
+            if let Some(i) = memchr::memchr(b'\n', &buf.bytes[start..buf.len]) {
+                let end = start + i + 1;
+                self.unread(&buf.bytes[end..buf.len]);
+                buf.len = end;
+                return Ok(true);
+            }
+            start = buf.len;
             // A pipe hands out at most its size per read; asking for more would only mean
             // growing the buffer further than a read can fill.
             let chunk = if start >= LONG_READ_CHUNK {
@@ -86,23 +111,69 @@ impl<R: Read> LineReader<R> {
             } else {
                 READ_CHUNK
             };
-            let n = loop {
-                match self.inner.read(buf.spare(chunk)) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                }
-            };
-            if n == 0 {
+            if self.fill(buf, chunk)? == 0 {
                 return Ok(false);
             }
-            buf.len += n;
-            if let Some(i) = memchr::memchr(b'\n', &buf.bytes[start..buf.len]) {
-                let end = start + i + 1;
-                self.carry.extend_from_slice(&buf.bytes[end..buf.len]);
-                buf.len = end;
-                return Ok(true);
+        }
+    }
+
+    /// Starts the next line in `buf` (emptied first) and reads until it holds at least
+    /// `want` bytes, a newline, or all that is left of the input. Returns how many bytes
+    /// it holds; [`LineReader::finish_line`] or the caller's own parsing goes on from there.
+    pub(crate) fn peek_line(&mut self, buf: &mut LineBuf, want: usize) -> io::Result<usize> {
+        buf.len = 0;
+        while buf.len < want && memchr::memchr(b'\n', buf.line()).is_none() {
+            if self.fill(buf, READ_CHUNK)? == 0 {
+                break;
             }
+        }
+        Ok(buf.len)
+    }
+
+    /// Reads until `buf` holds at least `want` bytes, or what it holds ends a line, or the
+    /// input ends; returns `false` only in the last case. Reads are at most a pipe's worth.
+    ///
+    /// Stopping at a line's end matters: the daemon sends nothing after a line until it is
+    /// answered, so waiting for more would wait forever. A read that ends in `\n` is the
+    /// only sign needed, as the daemon's JSON never holds a raw newline inside a line.
+    pub(crate) fn fill_to(&mut self, buf: &mut LineBuf, want: usize) -> io::Result<bool> {
+        while buf.len < want {
+            let chunk = (want - buf.len).clamp(READ_CHUNK, LONG_READ_CHUNK);
+            if self.fill(buf, chunk)? == 0 {
+                return Ok(false);
+            }
+            if buf.line().last() == Some(&b'\n') {
+                break;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Appends what was read ahead, or else one `read` of up to `chunk` bytes, to `buf`.
+    /// Returns the number of bytes added; 0 at end of input.
+    fn fill(&mut self, buf: &mut LineBuf, chunk: usize) -> io::Result<usize> {
+        if !self.carry.is_empty() {
+            let n = self.carry.len();
+            buf.push(&self.carry);
+            self.carry.clear();
+            return Ok(n);
+        }
+        loop {
+            match self.inner.read(buf.spare(chunk)) {
+                Ok(n) => {
+                    buf.len += n;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Puts bytes read past the end of a line back, ahead of anything not yet read.
+    pub(crate) fn unread(&mut self, rest: &[u8]) {
+        if !rest.is_empty() {
+            self.carry.splice(0..0, rest.iter().copied());
         }
     }
 }

@@ -357,26 +357,7 @@ pub fn decode_records<'a>(
     arena.reserve(estimate);
     let mut ends = Vec::with_capacity(wire.len());
     for r in wire {
-        let seq = r.sequence_number.as_deref().unwrap_or("");
-        let sub = r.sub_sequence_number.unwrap_or(0);
-        let bad = |reason: String| ProtocolError::InvalidBase64 {
-            sequence_number: seq.to_string(),
-            sub_sequence_number: sub,
-            reason,
-        };
-        if r.sequence_number.is_none() {
-            return Err(ProtocolError::Malformed {
-                reason: "a record without a sequenceNumber".into(),
-                line: format!("partitionKey {:?}", r.partition_key),
-            });
-        }
-        let data = r
-            .data
-            .as_deref()
-            .ok_or_else(|| bad("data is missing or null".into()))?;
-        base64_simd::STANDARD
-            .decode_append(data, arena)
-            .map_err(|e| bad(e.to_string()))?;
+        decode_append(r, arena)?;
         ends.push(arena.len());
     }
     let arena: &'a [u8] = arena;
@@ -387,15 +368,45 @@ pub fn decode_records<'a>(
         .map(|(r, end)| {
             let data = &arena[start..end];
             start = end;
-            Record {
-                data,
-                partition_key: r.partition_key.clone().unwrap_or(Cow::Borrowed("")),
-                sequence_number: r.sequence_number.clone().unwrap_or(Cow::Borrowed("")),
-                sub_sequence_number: r.sub_sequence_number.unwrap_or(0),
-                approximate_arrival_timestamp: r.approximate_arrival_timestamp,
-            }
+            record_with(r, data)
         })
         .collect())
+}
+
+/// Checks one record and appends its decoded data to `arena`.
+pub(crate) fn decode_append(r: &WireRecord<'_>, arena: &mut Vec<u8>) -> Result<(), ProtocolError> {
+    let seq = r.sequence_number.as_deref().unwrap_or("");
+    let sub = r.sub_sequence_number.unwrap_or(0);
+    let bad = |reason: String| ProtocolError::InvalidBase64 {
+        sequence_number: seq.to_string(),
+        sub_sequence_number: sub,
+        reason,
+    };
+    if r.sequence_number.is_none() {
+        return Err(ProtocolError::Malformed {
+            reason: "a record without a sequenceNumber".into(),
+            line: format!("partitionKey {:?}", r.partition_key),
+        });
+    }
+    let data = r
+        .data
+        .as_deref()
+        .ok_or_else(|| bad("data is missing or null".into()))?;
+    base64_simd::STANDARD
+        .decode_append(data, arena)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(())
+}
+
+/// The record `r` describes, with its already decoded `data`.
+pub(crate) fn record_with<'a>(r: &'a WireRecord<'a>, data: &'a [u8]) -> Record<'a> {
+    Record {
+        data,
+        partition_key: r.partition_key.clone().unwrap_or(Cow::Borrowed("")),
+        sequence_number: r.sequence_number.clone().unwrap_or(Cow::Borrowed("")),
+        sub_sequence_number: r.sub_sequence_number.unwrap_or(0),
+        approximate_arrival_timestamp: r.approximate_arrival_timestamp,
+    }
 }
 
 /// Appends `s` as a JSON string literal using only ASCII (non-ASCII as `\u` escapes), so

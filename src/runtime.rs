@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::checkpoint::{CheckpointChannel, CheckpointError, Checkpointer};
 use crate::error::{excerpt, BoxError, ProtocolError, RunError};
+use crate::fast::HEADER;
 use crate::lines::{LineBuf, LineReader};
 use crate::message::{
     decode_records, encode_checkpoint, encode_status, parse_message, CheckpointReply, Message,
@@ -16,6 +17,7 @@ use crate::policy::{write_dead_letters, ErrorPolicy};
 use crate::processor::{ProcessRecordsInput, RecordProcessor};
 use crate::record::Record;
 use crate::sequence::{index_of_max, Position};
+use crate::stream::{stream_records, StreamEnd};
 use crate::telemetry::{Observer, ShardStats};
 
 /// The longest wait between two attempts at a failed batch.
@@ -115,9 +117,21 @@ impl<R: Read, W: Write> Runtime<R, W> {
                 stats,
                 observers,
             } = self;
-            if !read_line(input, line)? {
-                tracing::info!("the daemon closed stdin; exiting");
-                return Ok(());
+            let streaming = processor.streams_records();
+            match next_line(input, line, streaming)? {
+                Next::Eof => {
+                    tracing::info!("the daemon closed stdin; exiting");
+                    return Ok(());
+                }
+                Next::Stream => {
+                    let go_on = stream_batch(self, processor)?;
+                    self.release_buffers();
+                    if go_on {
+                        continue;
+                    }
+                    return Ok(());
+                }
+                Next::Line => {}
             }
             let line = line.line();
             if line.iter().all(u8::is_ascii_whitespace) {
@@ -155,7 +169,13 @@ impl<R: Read, W: Write> Runtime<R, W> {
                     let records = decode_records(records, arena)?;
                     let largest = index_of_max(records.iter().map(Record::position_parts));
                     let largest_position = largest.map(|i| records[i].position_parts());
-                    stats.batch(&records, largest_position, *millis_behind_latest);
+                    let bytes = records.iter().map(|r| r.data.len() as u64).sum();
+                    stats.batch(
+                        records.len() as u64,
+                        bytes,
+                        largest_position,
+                        *millis_behind_latest,
+                    );
                     Some((records, largest, *millis_behind_latest))
                 }
                 _ => None,
@@ -186,6 +206,7 @@ impl<R: Read, W: Write> Runtime<R, W> {
                         records: &records,
                         millis_behind_latest,
                         largest: largest.map(|i| records[i].position_parts()),
+                        streamed: 0,
                     };
                     process_batch(processor, &input, &mut channel, policy)
                 }
@@ -205,35 +226,221 @@ impl<R: Read, W: Write> Runtime<R, W> {
                 }
                 _ => unreachable!("every other message was answered above"),
             };
-            match state {
-                ChannelState::Closed => {
-                    tracing::info!("the daemon closed stdin during {action}; exiting");
-                    return Ok(());
-                }
-                ChannelState::Broken(err) => return Err(err.into()),
-                ChannelState::Open => {}
+            if !finish_action(action, state, outcome, stats, observers, output, frame)? {
+                return Ok(());
             }
-            if let Err(source) = outcome {
-                return Err(RunError::Processor { action, source });
-            }
-            // Observers see the action done before the daemon does: a heartbeat read after
-            // the status never shows an older state.
-            stats.end(true);
-            for observer in observers.iter_mut() {
-                observer.action_finished(stats);
-            }
-            if let Err(err) = write_status(output, frame, action) {
-                if err.kind() == io::ErrorKind::BrokenPipe {
-                    tracing::info!("the daemon closed stdout before the {action} status; exiting");
-                    return Ok(());
-                }
-                return Err(err.into());
-            }
-            self.line.release_if_larger(KEEP_BUFFER_BYTES);
-            self.reply.release_if_larger(KEEP_BUFFER_BYTES);
-            release_if_large(&mut self.arena);
+            self.release_buffers();
         }
     }
+
+    fn release_buffers(&mut self) {
+        self.line.release_if_larger(KEEP_BUFFER_BYTES);
+        self.reply.release_if_larger(KEEP_BUFFER_BYTES);
+        release_if_large(&mut self.arena);
+    }
+}
+
+/// Ends an action: stops on a closed or broken channel or a processor error, else tells
+/// the observers and answers the daemon. Returns `false` when the run is over.
+fn finish_action<W: Write>(
+    action: &'static str,
+    state: ChannelState,
+    outcome: Result<(), BoxError>,
+    stats: &mut ShardStats,
+    observers: &mut [Box<dyn Observer>],
+    output: &mut W,
+    frame: &mut Vec<u8>,
+) -> Result<bool, RunError> {
+    match state {
+        ChannelState::Closed => {
+            tracing::info!("the daemon closed stdin during {action}; exiting");
+            return Ok(false);
+        }
+        ChannelState::Broken(err) => return Err(err.into()),
+        ChannelState::Open => {}
+    }
+    if let Err(source) = outcome {
+        return Err(RunError::Processor { action, source });
+    }
+    // Observers see the action done before the daemon does: a heartbeat read after the
+    // status never shows an older state.
+    stats.end(true);
+    for observer in observers.iter_mut() {
+        observer.action_finished(stats);
+    }
+    if let Err(err) = write_status(output, frame, action) {
+        if err.kind() == io::ErrorKind::BrokenPipe {
+            tracing::info!("the daemon closed stdout before the {action} status; exiting");
+            return Ok(false);
+        }
+        return Err(err.into());
+    }
+    Ok(true)
+}
+
+/// What the next line is.
+enum Next {
+    /// A `processRecords` line to stream; its start is in the line buffer.
+    Stream,
+    /// A whole line, in the line buffer.
+    Line,
+    /// The input ended.
+    Eof,
+}
+
+/// Reads the next line, or, for a streaming processor, only as much of it as shows that it
+/// is a `processRecords` line to stream.
+fn next_line<R: Read>(
+    input: &mut LineReader<R>,
+    line: &mut LineBuf,
+    streaming: bool,
+) -> io::Result<Next> {
+    if !streaming {
+        return Ok(if read_line(input, line)? {
+            Next::Line
+        } else {
+            Next::Eof
+        });
+    }
+    input.peek_line(line, HEADER.len())?;
+    if line.line().starts_with(HEADER) {
+        return Ok(Next::Stream);
+    }
+    if input.finish_line(line, 0)? {
+        return Ok(Next::Line);
+    }
+    warn_partial(line.line());
+    Ok(Next::Eof)
+}
+
+/// Streams one `processRecords` line to the processor, record by record, then calls
+/// `process_records` for the batch and answers it. Returns `false` when the run is over
+/// (the daemon closed a pipe).
+fn stream_batch<R: Read, W: Write>(
+    rt: &mut Runtime<R, W>,
+    processor: &mut dyn RecordProcessor,
+) -> Result<bool, RunError> {
+    const ACTION: &str = "processRecords";
+    let Runtime {
+        input,
+        output,
+        line,
+        arena,
+        reply,
+        frame,
+        policy,
+        stats,
+        observers,
+    } = rt;
+    stats.begin(ACTION);
+    for observer in observers.iter_mut() {
+        observer.action_started(stats);
+    }
+    let _span = tracing::info_span!("process_records").entered();
+    let shard = stats.shard_id.as_str();
+    let end = stream_records(input, line, arena, |record| {
+        deliver_record(processor, record, policy, shard)
+    })?;
+    let batch = match end {
+        StreamEnd::Done(batch) => batch,
+        StreamEnd::Eof { count } => {
+            tracing::warn!(
+                "stdin ended in the middle of a processRecords line, after {count} records; they were not acknowledged"
+            );
+            tracing::info!("the daemon closed stdin; exiting");
+            return Ok(false);
+        }
+    };
+    let largest = batch
+        .largest
+        .as_ref()
+        .map(|p| (p.sequence_number.as_str(), p.sub_sequence_number));
+    stats.batch(
+        batch.count,
+        batch.bytes,
+        largest,
+        batch.millis_behind_latest,
+    );
+    let batch_input = ProcessRecordsInput {
+        records: &[],
+        millis_behind_latest: batch.millis_behind_latest,
+        largest,
+        streamed: batch.count,
+    };
+    let mut state = ChannelState::Open;
+    let mut channel = PipeChannel {
+        input: &mut *input,
+        output: &mut *output,
+        reply: &mut *reply,
+        frame: &mut *frame,
+        state: &mut state,
+        stats: &mut *stats,
+    };
+    let outcome = process_batch(processor, &batch_input, &mut channel, policy);
+    finish_action(ACTION, state, outcome, stats, observers, output, frame)
+}
+
+/// Hands one streamed record to the processor, applying `policy` when it fails.
+fn deliver_record(
+    processor: &mut dyn RecordProcessor,
+    record: &Record<'_>,
+    policy: &ErrorPolicy,
+    shard: &str,
+) -> Result<(), RunError> {
+    let mut attempt = 1;
+    loop {
+        let Err(err) = guarded(|| processor.process_record(record)) else {
+            return Ok(());
+        };
+        let position = record.position();
+        match policy {
+            ErrorPolicy::Retry { attempts, backoff } if attempt < *attempts => {
+                let delay = retry_delay(*backoff, attempt);
+                tracing::warn!(
+                    "processing record {position} failed (attempt {attempt} of {attempts}): {err}; retrying in {delay:?}"
+                );
+                std::thread::sleep(delay);
+                attempt += 1;
+            }
+            ErrorPolicy::Skip { dead_letter } => {
+                let reason = err.to_string();
+                return match write_dead_letters(
+                    dead_letter,
+                    shard,
+                    std::slice::from_ref(record),
+                    &reason,
+                ) {
+                    Ok(()) => {
+                        tracing::error!(
+                            "processing record {position} failed: {reason}; skipped it, written to the dead-letter file {}",
+                            dead_letter.display()
+                        );
+                        Ok(())
+                    }
+                    Err(io) => Err(RunError::Processor {
+                        action: "processRecords",
+                        source: format!(
+                            "{reason}; and the dead-letter file {} could not be written: {io}",
+                            dead_letter.display()
+                        )
+                        .into(),
+                    }),
+                };
+            }
+            _ => {
+                return Err(RunError::Processor {
+                    action: "processRecords",
+                    source: err,
+                })
+            }
+        }
+    }
+}
+
+fn retry_delay(backoff: Duration, attempt: u32) -> Duration {
+    backoff
+        .saturating_mul(1 << (attempt - 1).min(16))
+        .min(MAX_RETRY_DELAY)
 }
 
 /// Hands a batch to the processor, applying `policy` when it fails.
@@ -255,16 +462,15 @@ fn process_batch<R: Read, W: Write>(
         let count = input.records.len();
         match policy {
             ErrorPolicy::Retry { attempts, backoff } if attempt < *attempts => {
-                let delay = backoff
-                    .saturating_mul(1 << (attempt - 1).min(16))
-                    .min(MAX_RETRY_DELAY);
+                let delay = retry_delay(*backoff, attempt);
                 tracing::warn!(
                     "processing a batch of {count} records failed (attempt {attempt} of {attempts}): {err}; retrying in {delay:?}"
                 );
                 std::thread::sleep(delay);
                 attempt += 1;
             }
-            ErrorPolicy::Skip { dead_letter } => {
+            // A streamed batch's records are gone: nothing to write, so nothing to skip.
+            ErrorPolicy::Skip { dead_letter } if input.streamed == 0 => {
                 let reason = err.to_string();
                 let shard = channel.stats.shard_id.as_str();
                 return match write_dead_letters(dead_letter, shard, input.records, &reason) {
@@ -293,7 +499,11 @@ fn read_line<R: Read>(input: &mut LineReader<R>, buf: &mut LineBuf) -> io::Resul
     if input.read_line(buf)? {
         return Ok(true);
     }
-    let partial = buf.line();
+    warn_partial(buf.line());
+    Ok(false)
+}
+
+fn warn_partial(partial: &[u8]) {
     if !partial.is_empty() {
         tracing::warn!(
             "stdin ended in the middle of a line; dropping {} bytes: {}",
@@ -301,7 +511,6 @@ fn read_line<R: Read>(input: &mut LineReader<R>, buf: &mut LineBuf) -> io::Resul
             excerpt(partial)
         );
     }
-    Ok(false)
 }
 
 fn release_if_large(buf: &mut Vec<u8>) {

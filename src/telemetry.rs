@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::logging::LogFile;
-use crate::record::Record;
 use crate::sequence::Position;
 
 /// The run loop's view of its shard, updated around every action.
@@ -55,12 +54,13 @@ impl ShardStats {
 
     pub(crate) fn batch(
         &mut self,
-        records: &[Record<'_>],
+        records: u64,
+        bytes: u64,
         largest: Option<(&str, u64)>,
         millis_behind_latest: Option<u64>,
     ) {
-        self.records += records.len() as u64;
-        self.bytes += records.iter().map(|r| r.data.len() as u64).sum::<u64>();
+        self.records += records;
+        self.bytes += bytes;
         self.millis_behind_latest = millis_behind_latest;
         if let Some((seq, sub)) = largest {
             if self

@@ -1,18 +1,18 @@
 //! The run loop driven over byte buffers: every action, checkpoint exchange and kind of bad
 //! input, with the exact bytes written back.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 
 use kcl_multilang::{
     BoxError, CheckpointError, Checkpointer, InitializeInput, Position, ProcessRecordsInput,
-    RecordProcessor, RetryPolicy, RunError, Runtime,
+    Record, RecordProcessor, RetryPolicy, RunError, Runtime,
 };
 
 /// A record as the processor saw it: data, partition key, sequence, sub-sequence, arrival.
 type Rec = (Vec<u8>, String, String, u64, Option<i64>);
 
 /// What the processor saw, in order.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 enum Call {
     Init(String, Option<String>, Option<u64>),
     Batch(Vec<Rec>, Option<u64>),
@@ -35,10 +35,25 @@ enum Act {
     Panic,
 }
 
+/// Records every call. In streaming mode it collects the streamed records and reports them
+/// as one `Batch` when the batch ends, so both modes must produce the same calls.
+#[derive(Clone)]
 struct Recorder {
     calls: Vec<Call>,
     on_batch: Act,
     on_end: Act,
+    stream: bool,
+    streamed: Vec<Rec>,
+}
+
+fn rec(r: &Record<'_>) -> Rec {
+    (
+        r.data.to_vec(),
+        r.partition_key.to_string(),
+        r.sequence_number.to_string(),
+        r.sub_sequence_number,
+        r.approximate_arrival_timestamp,
+    )
 }
 
 impl Recorder {
@@ -47,6 +62,8 @@ impl Recorder {
             calls: vec![],
             on_batch,
             on_end,
+            stream: false,
+            streamed: vec![],
         }
     }
 
@@ -93,23 +110,40 @@ impl RecordProcessor for Recorder {
         input: &ProcessRecordsInput<'_>,
         cp: &mut Checkpointer<'_>,
     ) -> Result<(), BoxError> {
-        let recs = input
-            .records
+        let recs: Vec<Rec> = if self.stream {
+            assert!(input.records.is_empty());
+            std::mem::take(&mut self.streamed)
+        } else {
+            input.records.iter().map(rec).collect()
+        };
+        assert_eq!(
+            input.streamed as usize,
+            if self.stream { recs.len() } else { 0 }
+        );
+        let largest = recs
             .iter()
-            .map(|r| {
-                (
-                    r.data.to_vec(),
-                    r.partition_key.to_string(),
-                    r.sequence_number.to_string(),
-                    r.sub_sequence_number,
-                    r.approximate_arrival_timestamp,
-                )
-            })
-            .collect();
+            .map(|r| Position::new(r.2.as_str(), r.3))
+            .max_by(|a, b| a.cmp_parts(&b.sequence_number, b.sub_sequence_number));
+        assert_eq!(
+            input.largest,
+            largest
+                .as_ref()
+                .map(|p| (p.sequence_number.as_str(), p.sub_sequence_number))
+        );
         self.calls
             .push(Call::Batch(recs, input.millis_behind_latest));
         let act = self.on_batch.clone();
         self.act(&act, cp)
+    }
+
+    fn streams_records(&self) -> bool {
+        self.stream
+    }
+
+    fn process_record(&mut self, record: &Record<'_>) -> Result<(), BoxError> {
+        assert!(self.stream);
+        self.streamed.push(rec(record));
+        Ok(())
     }
 
     fn lease_lost(&mut self) -> Result<(), BoxError> {
@@ -130,12 +164,79 @@ impl RecordProcessor for Recorder {
     }
 }
 
-/// Runs `input` through a fresh runtime; returns the result, the output, and the calls.
+/// Runs `input` through a fresh runtime; returns the result and the output, leaving the
+/// calls in `processor`.
+///
+/// It also runs the same input with a streaming copy of the processor, once in one read
+/// and once in reads of changing, mostly tiny sizes, and checks that all three runs write
+/// the same bytes, make the same calls and end the same way.
 fn drive(input: &[u8], processor: &mut Recorder) -> (Result<(), RunError>, String) {
-    let mut rt = Runtime::new(Cursor::new(input.to_vec()), Vec::new());
+    let mut streaming = [processor.clone(), processor.clone()];
+    let (result, out) = run_over(Cursor::new(input.to_vec()), processor);
+    let readers: [Box<dyn Read>; 2] = [
+        Box::new(Cursor::new(input.to_vec())),
+        Box::new(Pieces::new(input)),
+    ];
+    for (p, reader) in streaming.iter_mut().zip(readers) {
+        p.stream = true;
+        let (s_result, s_out) = run_over(reader, p);
+        assert_eq!(s_out, out, "streaming wrote something else");
+        assert_eq!(p.calls, processor.calls, "streaming made other calls");
+        assert_eq!(
+            s_result.as_ref().map_err(kind),
+            result.as_ref().map_err(kind),
+            "streaming ended otherwise: {s_result:?} vs {result:?}"
+        );
+    }
+    (result, out)
+}
+
+fn run_over<R: Read>(input: R, processor: &mut Recorder) -> (Result<(), RunError>, String) {
+    let mut rt = Runtime::new(input, Vec::new());
     let result = rt.run(processor);
     let (_, out) = rt.into_parts();
     (result, String::from_utf8(out).expect("output is UTF-8"))
+}
+
+/// The kind of a run error, which the streaming and batch paths must agree on (their
+/// wording of a malformed line may differ).
+fn kind(err: &RunError) -> &'static str {
+    match err {
+        RunError::Protocol(kcl_multilang::ProtocolError::InvalidBase64 { .. }) => "base64",
+        RunError::Protocol(_) => "protocol",
+        RunError::Processor { .. } => "processor",
+        RunError::Io(_) => "io",
+    }
+}
+
+/// Hands its bytes out in reads of 1, 2, 3, 5, 8, 13 bytes, 4 KiB and 64 KiB in turn, as a
+/// pipe might, so every parse step meets a read boundary somewhere.
+struct Pieces {
+    bytes: Vec<u8>,
+    at: usize,
+    turn: usize,
+}
+
+impl Pieces {
+    fn new(bytes: &[u8]) -> Self {
+        Self {
+            bytes: bytes.to_vec(),
+            at: 0,
+            turn: 0,
+        }
+    }
+}
+
+impl Read for Pieces {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        const STEPS: [usize; 8] = [1, 2, 3, 5, 8, 13, 4096, 65536];
+        let step = STEPS[self.turn % STEPS.len()];
+        self.turn += 1;
+        let n = step.min(out.len()).min(self.bytes.len() - self.at);
+        out[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// The messages in the output, without the framing blank lines.
@@ -717,5 +818,344 @@ mod policies {
             "{err}"
         );
         assert_eq!(lines(&out), [status("initialize")]);
+    }
+}
+
+/// Streaming: every shape the batch path takes, the streaming path takes the same way
+/// (`drive` runs both and compares), including records that leave the fast path.
+mod streaming {
+    use super::*;
+
+    fn record(fields: &str) -> String {
+        format!("{{{fields}}}")
+    }
+
+    fn line(records: &[String], tail: &str) -> String {
+        format!(
+            r#"{{"action":"processRecords","records":[{}]{tail}}}"#,
+            records.join(",")
+        )
+    }
+
+    const JACKSON: &str = r#""data":"aGVsbG8=","partitionKey":"pk","sequenceNumber":"10","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record""#;
+
+    #[test]
+    fn odd_shapes_match_the_batch_path() {
+        let jackson = record(JACKSON);
+        let odd = [
+            // Another key order, whitespace, escapes, unicode escapes, nulls, missing and
+            // extra keys: each leaves the fast path for serde.
+            record(r#""sequenceNumber":"11","data":"YQ==","partitionKey":"k""#),
+            record(
+                r#" "data" : "Yg==" , "partitionKey":"q\"uo\\te\u00e9","sequenceNumber":"12","subSequenceNumber":3 "#,
+            ),
+            record(
+                r#""data":"","partitionKey":null,"sequenceNumber":"13","approximateArrivalTimestamp":null,"subSequenceNumber":null,"extra":{"nested":[1,{"a":"}"}]},"action":"record""#,
+            ),
+            record(
+                r#""data":"YWJj","partitionKey":"{[\"]}","sequenceNumber":"12","subSequenceNumber":9"#,
+            ),
+        ];
+        let mut records = vec![jackson.clone()];
+        for r in &odd {
+            records.push(r.clone());
+            records.push(jackson.replace(r#""10""#, r#""14""#));
+        }
+        let cases = [
+            line(&records, r#","millisBehindLatest":7"#),
+            line(
+                &records,
+                r#","millisBehindLatest":null,"somethingNew":[1,2]"#,
+            ),
+            line(&records, ""),
+            line(&[], r#","millisBehindLatest":0"#),
+            format!(
+                r#"{{"action":"processRecords","records":[ {} , {} ] ,"millisBehindLatest":1}}"#,
+                odd[0], jackson
+            ),
+            line(&records, r#","millisBehindLatest":2"#) + "\r",
+        ];
+        for case in &cases {
+            // The next action must still be read whole after a streamed line.
+            let input = join(&[
+                INIT,
+                case,
+                &reply(None),
+                r#"{"action":"shardEnded"}"#,
+                &reply(None),
+            ]);
+            let mut p = Recorder::new(Act::CheckpointAt("14", 0), Act::CheckpointAll);
+            let (result, out) = drive(&input, &mut p);
+            result.unwrap_or_else(|e| panic!("{case}: {e}"));
+            assert_eq!(lines(&out).last().unwrap(), &status("shardEnded"), "{case}");
+            assert!(matches!(p.calls[1], Call::Batch(..)), "{case}");
+        }
+        // The content, checked once in full.
+        let input = join(&[INIT, &line(&records, r#","millisBehindLatest":7"#)]);
+        let mut p = Recorder::new(Act::Nothing, Act::Nothing);
+        drive(&input, &mut p).0.unwrap();
+        let Call::Batch(recs, millis) = &p.calls[1] else {
+            panic!("{:?}", p.calls)
+        };
+        assert_eq!(*millis, Some(7));
+        assert_eq!(recs.len(), 9);
+        assert_eq!(recs[3].1, "q\"uo\\te\u{e9}");
+        assert_eq!(recs[3].3, 3);
+        assert_eq!(recs[5].1, "", "a null partition key");
+        assert_eq!(recs[5].4, None);
+        assert_eq!(recs[7].1, "{[\"]}", "brackets and quotes inside a string");
+        assert_eq!(recs[7].0, b"abc");
+    }
+
+    #[test]
+    fn non_utf8_in_a_streamed_record_is_repaired_like_the_batch_path() {
+        let mut input = join(&[INIT]);
+        let mut l = line(
+            &[record(JACKSON), record(JACKSON)],
+            r#","millisBehindLatest":1"#,
+        )
+        .into_bytes();
+        // A raw 0xff in the second record's partition key.
+        let at = l.windows(4).rposition(|w| w == b"\"pk\"").unwrap() + 2;
+        l.insert(at, 0xff);
+        input.extend_from_slice(&l);
+        input.push(b'\n');
+        let mut p = Recorder::new(Act::Nothing, Act::Nothing);
+        let (result, out) = drive(&input, &mut p);
+        result.unwrap();
+        assert_eq!(lines(&out).len(), 2);
+        let Call::Batch(recs, _) = &p.calls[1] else {
+            panic!()
+        };
+        assert_eq!(recs[1].1, "p\u{fffd}k");
+    }
+
+    #[test]
+    fn a_bad_record_midway_stops_without_acknowledging() {
+        let good = record(JACKSON);
+        let bad_base64 = record(&JACKSON.replace("aGVsbG8=", "aGVsbG8"));
+        let cases = [
+            (line(&[good.clone(), bad_base64], ""), "base64"),
+            (line(&[good.clone(), "garbage".into()], ""), "protocol"),
+            (
+                format!(r#"{{"action":"processRecords","records":[{good}{good}]}}"#),
+                "protocol",
+            ),
+            (
+                line(&[good.clone(), good.clone()], r#","records":[]"#),
+                "protocol",
+            ),
+            // A raw newline inside a string: the line ends there.
+            (
+                line(
+                    &[good.clone(), record(&JACKSON.replace("\"pk\"", "\"p\nk\""))],
+                    "",
+                ),
+                "protocol",
+            ),
+        ];
+        for (case, expected) in &cases {
+            let input = join(&[INIT, case, r#"{"action":"shardEnded"}"#]);
+            let mut p = Recorder::new(Act::Nothing, Act::Nothing);
+            let (result, out) = drive(&input, &mut p);
+            let err = result.expect_err(case);
+            assert_eq!(kind(&err), *expected, "{case}: {err}");
+            assert_eq!(lines(&out), [status("initialize")], "{case}");
+            assert_eq!(p.calls.len(), 1, "{case}: no batch was acknowledged");
+        }
+    }
+
+    #[test]
+    fn eof_at_every_byte_of_a_streamed_line_ends_cleanly() {
+        let l = line(
+            &[
+                record(JACKSON),
+                record(r#""sequenceNumber":"11","data":"YQ==""#),
+            ],
+            r#","millisBehindLatest":1"#,
+        );
+        for cut in 0..=l.len() {
+            let mut input = join(&[INIT]);
+            input.extend_from_slice(&l.as_bytes()[..cut]);
+            let mut p = Recorder::new(Act::Nothing, Act::Nothing);
+            let (result, out) = drive(&input, &mut p);
+            result.unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+            assert_eq!(lines(&out), [status("initialize")], "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn many_records_and_large_ones_cross_every_read_boundary() {
+        use base64::Engine as _;
+        let engine = base64::engine::general_purpose::STANDARD;
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let mut records: Vec<(String, String, u64)> = (0..2000)
+            .map(|i| {
+                (
+                    engine.encode(format!("record {i}")),
+                    format!("{}", 100 + i / 10),
+                    i % 10,
+                )
+            })
+            .collect();
+        records.insert(777, (engine.encode(&big), "177".into(), 7));
+        let refs: Vec<(&str, &str, u64)> = records
+            .iter()
+            .map(|(d, s, n)| (d.as_str(), s.as_str(), *n))
+            .collect();
+        let input = join(&[INIT, &batch(&refs), &batch(&refs[..3])]);
+        let mut p = Recorder::new(Act::Nothing, Act::Nothing);
+        let (result, out) = drive(&input, &mut p);
+        result.unwrap();
+        assert_eq!(lines(&out).len(), 3);
+        let Call::Batch(recs, _) = &p.calls[1] else {
+            panic!()
+        };
+        assert_eq!(recs.len(), 2001);
+        assert_eq!(recs[777].0, big);
+        assert_eq!(recs[2000].0, b"record 1999");
+    }
+}
+
+/// The error policy applied to one streamed record at a time.
+mod streaming_policies {
+    use super::*;
+    use kcl_multilang::ErrorPolicy;
+    use std::time::Duration;
+
+    /// Fails on the records whose data is `bad`, `failures` times each, then takes them.
+    #[derive(Default)]
+    struct Picky {
+        failures: u32,
+        failed: u32,
+        seen: Vec<String>,
+        ended: u32,
+        fail_end: bool,
+    }
+
+    impl RecordProcessor for Picky {
+        fn streams_records(&self) -> bool {
+            true
+        }
+
+        fn process_record(&mut self, record: &Record<'_>) -> Result<(), BoxError> {
+            if record.data == b"bad" && self.failed < self.failures {
+                self.failed += 1;
+                return Err(format!("cannot take {}", record.sequence_number).into());
+            }
+            self.seen.push(record.sequence_number.to_string());
+            Ok(())
+        }
+
+        fn process_records(
+            &mut self,
+            input: &ProcessRecordsInput<'_>,
+            _: &mut Checkpointer<'_>,
+        ) -> Result<(), BoxError> {
+            assert!(input.records.is_empty());
+            self.ended += 1;
+            if self.fail_end {
+                return Err("could not flush".into());
+            }
+            Ok(())
+        }
+    }
+
+    fn run(policy: ErrorPolicy, p: &mut Picky) -> (Result<(), RunError>, String) {
+        // "YmFk" is "bad".
+        let input = join(&[
+            INIT,
+            &batch(&[("YQ==", "1", 0), ("YmFk", "2", 0), ("Yg==", "3", 0)]),
+        ]);
+        let mut rt = Runtime::new(Cursor::new(input), Vec::new()).with_error_policy(policy);
+        let result = rt.run(p);
+        (result, String::from_utf8(rt.into_parts().1).unwrap())
+    }
+
+    fn retry(attempts: u32) -> ErrorPolicy {
+        ErrorPolicy::Retry {
+            attempts,
+            backoff: Duration::from_millis(1),
+        }
+    }
+
+    #[test]
+    fn retry_retries_the_record_alone() {
+        let mut p = Picky {
+            failures: 2,
+            ..Default::default()
+        };
+        let (result, out) = run(retry(3), &mut p);
+        result.unwrap();
+        assert_eq!(p.seen, ["1", "2", "3"], "each record handled once");
+        assert_eq!(p.ended, 1);
+        assert_eq!(
+            lines(&out),
+            [status("initialize"), status("processRecords")]
+        );
+        // One attempt short: the batch is not answered.
+        let mut p = Picky {
+            failures: 3,
+            ..Default::default()
+        };
+        let (result, out) = run(retry(3), &mut p);
+        assert!(result.unwrap_err().to_string().contains("cannot take 2"));
+        assert_eq!(p.seen, ["1"]);
+        assert_eq!(p.ended, 0);
+        assert_eq!(lines(&out), [status("initialize")]);
+    }
+
+    #[test]
+    fn skip_dead_letters_the_record_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join("dead.jsonl");
+        let mut p = Picky {
+            failures: 1,
+            ..Default::default()
+        };
+        let (result, out) = run(
+            ErrorPolicy::Skip {
+                dead_letter: dead.clone(),
+            },
+            &mut p,
+        );
+        result.unwrap();
+        assert_eq!(p.seen, ["1", "3"]);
+        assert_eq!(
+            lines(&out),
+            [status("initialize"), status("processRecords")]
+        );
+        let text = std::fs::read_to_string(&dead).unwrap();
+        let entries: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(entries.len(), 1, "{text}");
+        assert_eq!(entries[0]["sequenceNumber"], "2");
+        assert_eq!(entries[0]["data"], "YmFk");
+        assert!(entries[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot take 2"));
+    }
+
+    #[test]
+    fn a_failed_end_of_a_streamed_batch_is_never_skipped() {
+        // Its records are gone, so there is nothing to dead-letter: skipping would lose them.
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join("dead.jsonl");
+        let mut p = Picky {
+            fail_end: true,
+            ..Default::default()
+        };
+        let (result, out) = run(
+            ErrorPolicy::Skip {
+                dead_letter: dead.clone(),
+            },
+            &mut p,
+        );
+        assert!(result.unwrap_err().to_string().contains("could not flush"));
+        assert_eq!(lines(&out), [status("initialize")]);
+        assert!(!dead.exists());
     }
 }

@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use kcl_multilang::logging::LogFile;
+use kcl_multilang::logging::{InfoLines, LogFile};
 use kcl_multilang::{
     BoxError, CheckpointError, Checkpointer, InitializeInput, Position, ProcessRecordsInput,
-    RecordProcessor, RetryPolicy,
+    Record, RecordProcessor, RetryPolicy,
 };
 use tracing::{error, info, warn};
 
@@ -28,6 +28,12 @@ pub struct SampleProcessor {
     checkpointed: Option<Position>,
     last_checkpoint: Instant,
     stopped: bool,
+    /// The record-line writer of the batch being streamed.
+    lines: Option<InfoLines>,
+    /// A line of the batch being streamed could not be written. Lines buffered with it may
+    /// be gone too, so the batch must never be acknowledged: every later call of the batch
+    /// fails, and the daemon delivers it again.
+    lost_line: Option<String>,
 }
 
 impl SampleProcessor {
@@ -42,6 +48,8 @@ impl SampleProcessor {
             checkpointed: None,
             last_checkpoint: Instant::now(),
             stopped: false,
+            lines: None,
+            lost_line: None,
         }
     }
 
@@ -87,18 +95,22 @@ impl SampleProcessor {
 
     /// One line per record, in the same file and layout as every other line, without a
     /// `tracing` dispatch per record: this is the hot path.
-    fn log_records(&self, records: &[kcl_multilang::Record<'_>]) -> std::io::Result<()> {
+    fn log_records(&self, records: &[Record<'_>]) -> std::io::Result<()> {
         let mut lines = self.log.info_lines(TARGET, "process_records");
         for record in records {
-            match simdutf8::basic::from_utf8(record.data) {
-                Ok(text) => lines.info(text)?,
-                Err(_) => {
-                    let encoded = base64::engine::general_purpose::STANDARD.encode(record.data);
-                    lines.info(&format!("{BINARY_MARKER}{encoded}"))?;
-                }
-            }
+            log_record(&mut lines, record)?;
         }
         Ok(())
+    }
+}
+
+fn log_record(lines: &mut InfoLines, record: &Record<'_>) -> std::io::Result<()> {
+    match simdutf8::basic::from_utf8(record.data) {
+        Ok(text) => lines.info(text),
+        Err(_) => {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(record.data);
+            lines.info(&format!("{BINARY_MARKER}{encoded}"))
+        }
     }
 }
 
@@ -118,11 +130,38 @@ impl RecordProcessor for SampleProcessor {
         Ok(())
     }
 
+    /// Records are logged as they are read: memory stays flat whatever the batch size.
+    fn streams_records(&self) -> bool {
+        true
+    }
+
+    fn process_record(&mut self, record: &Record<'_>) -> Result<(), BoxError> {
+        if let Some(lost) = &self.lost_line {
+            return Err(format!("a log line of this batch was lost earlier ({lost})").into());
+        }
+        let log = &self.log;
+        let lines = self
+            .lines
+            .get_or_insert_with(|| log.info_lines(TARGET, "process_records"));
+        if let Err(err) = log_record(lines, record) {
+            self.lost_line = Some(err.to_string());
+            return Err(err.into());
+        }
+        Ok(())
+    }
+
     fn process_records(
         &mut self,
         input: &ProcessRecordsInput<'_>,
         checkpointer: &mut Checkpointer<'_>,
     ) -> Result<(), BoxError> {
+        self.lines = None;
+        if let Some(lost) = &self.lost_line {
+            return Err(format!(
+                "a log line of this batch was lost ({lost}); not acknowledging it"
+            )
+            .into());
+        }
         self.log_records(input.records)?;
         if let Some(batch_max) = input.largest.map(|(seq, sub)| Position::new(seq, sub)) {
             if self.largest.as_ref().is_none_or(|l| *l < batch_max) {

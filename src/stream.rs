@@ -1,0 +1,245 @@
+//! Streaming a `processRecords` line: each record is parsed, decoded and handed over while
+//! the rest of the line is still in the pipe.
+//!
+//! A 10 000-record batch is a line of several megabytes; holding it, its decoded data and
+//! a record vector is what made a child's memory grow with the batch. Streamed, the child
+//! holds a read window and one decoded record, whatever the batch size, and each record is
+//! still in the CPU's caches when the processor sees it.
+//!
+//! Only the `records` array is streamed. The line must start as Jackson writes it (the
+//! run loop checks [`HEADER`] before coming here); a record that is not in the fast path's
+//! shape is cut out by a JSON-aware scan and parsed by serde; what follows the array is
+//! parsed by serde as well, so unknown keys there are ignored as on the batch path.
+
+use std::io::Read;
+
+use crate::error::{excerpt, ProtocolError, RunError};
+use crate::fast::{self, Stop, HEADER};
+use crate::lines::{LineBuf, LineReader};
+use crate::message::{decode_append, parse_message, record_with, Message, WireRecord};
+use crate::record::Record;
+use crate::sequence::Position;
+
+/// What a streamed batch added up to.
+#[derive(Debug, Default)]
+pub(crate) struct Streamed {
+    /// Records handed over.
+    pub(crate) count: u64,
+    /// Their decoded data, in bytes.
+    pub(crate) bytes: u64,
+    /// The largest position among them.
+    pub(crate) largest: Option<Position>,
+    /// `millisBehindLatest` from the end of the line.
+    pub(crate) millis_behind_latest: Option<u64>,
+}
+
+/// How a streamed line ended.
+#[derive(Debug)]
+pub(crate) enum StreamEnd {
+    /// The whole line was read.
+    Done(Streamed),
+    /// The input ended inside the line: the daemon is gone.
+    Eof {
+        /// Records handed over before it did.
+        count: u64,
+    },
+}
+
+/// The least a read asks for while a record is incomplete: small records never wait for a
+/// second read, and a large one is read in pipe-sized steps.
+const MIN_READ_AHEAD: usize = 64 << 10;
+
+/// Reads the rest of a `processRecords` line that `window` starts with [`HEADER`], calling
+/// `each` for every record in order. `arena` holds the current record's decoded data.
+///
+/// A record that cannot be decoded, or a line that turns out to be malformed, is an error
+/// after the records before it were handed over: they were not acknowledged, so the daemon
+/// delivers them again; nothing is lost.
+pub(crate) fn stream_records<R: Read>(
+    input: &mut LineReader<R>,
+    window: &mut LineBuf,
+    arena: &mut Vec<u8>,
+    mut each: impl FnMut(&Record<'_>) -> Result<(), RunError>,
+) -> Result<StreamEnd, RunError> {
+    debug_assert!(window.line().starts_with(HEADER));
+    let mut out = Streamed::default();
+    let mut at = HEADER.len();
+    let mut first = true;
+    loop {
+        // Between records: skip blanks, then expect a separator (or the array's end).
+        let bytes = window.line();
+        while at < bytes.len() && matches!(bytes[at], b' ' | b'\t' | b'\r') {
+            at += 1;
+        }
+        let Some(&next) = bytes.get(at) else {
+            if !refill(input, window, &mut at, 1)? {
+                return Ok(StreamEnd::Eof { count: out.count });
+            }
+            continue;
+        };
+        match next {
+            b']' => break,
+            b',' if !first => {
+                at += 1;
+                first = true;
+                continue;
+            }
+            b'{' if first => {}
+            _ => {
+                return Err(
+                    malformed(&bytes[at..], "expected a record, ',' or ']' in \"records\"").into(),
+                )
+            }
+        }
+        // One record: the fast path, or a JSON-aware scan to its end and serde.
+        let bytes = window.line();
+        let parsed = match fast::record_at(&bytes[at..]) {
+            Ok(parsed) => Some(parsed),
+            Err(Stop::More) => None,
+            Err(Stop::Other) => match object_end(&bytes[at..])? {
+                Some(used) => Some((parse_record(&bytes[at..at + used])?, used)),
+                None => None,
+            },
+        };
+        let Some((wire, used)) = parsed else {
+            // Ask for twice what is held, so a large record is re-parsed O(1) times.
+            let have = window.line().len() - at;
+            if !refill(input, window, &mut at, (have + 1).max(MIN_READ_AHEAD))? {
+                return Ok(StreamEnd::Eof { count: out.count });
+            }
+            continue;
+        };
+        arena.clear();
+        decode_append(&wire, arena)?;
+        let record = record_with(&wire, arena);
+        out.count += 1;
+        out.bytes += record.data.len() as u64;
+        let (seq, sub) = record.position_parts();
+        match &mut out.largest {
+            Some(max) if max.cmp_parts(seq, sub).is_ge() => {}
+            Some(max) => {
+                max.sequence_number.clear();
+                max.sequence_number.push_str(seq);
+                max.sub_sequence_number = sub;
+            }
+            None => out.largest = Some(Position::new(seq, sub)),
+        }
+        each(&record)?;
+        at += used;
+        first = false;
+    }
+    // The rest of the line is short: read it whole and let serde parse it after the
+    // header, so it means what it would mean on the batch path.
+    let mut scanned = 0;
+    let end = loop {
+        let line = window.line();
+        if let Some(i) = memchr::memchr(b'\n', &line[at + scanned..]) {
+            break at + scanned + i + 1;
+        }
+        scanned = line.len() - at;
+        if !refill(input, window, &mut at, 1)? {
+            return Ok(StreamEnd::Eof { count: out.count });
+        }
+    };
+    let mut tail = Vec::with_capacity(HEADER.len() + end - at);
+    tail.extend_from_slice(HEADER);
+    tail.extend_from_slice(&window.line()[at..end]);
+    match parse_message(&tail) {
+        Ok(Message::ProcessRecords {
+            records,
+            millis_behind_latest,
+        }) if records.is_empty() => out.millis_behind_latest = millis_behind_latest,
+        Ok(_) => return Err(malformed(&tail, "unexpected keys after \"records\"").into()),
+        Err(err) => return Err(err.into()),
+    }
+    input.unread(&window.line()[end..]);
+    window.clear();
+    Ok(StreamEnd::Done(out))
+}
+
+/// Drops what is parsed (everything before `at`), then reads until at least `more` bytes
+/// follow `at`. Returns `false` if the input ended first.
+fn refill<R: Read>(
+    input: &mut LineReader<R>,
+    window: &mut LineBuf,
+    at: &mut usize,
+    more: usize,
+) -> Result<bool, RunError> {
+    window.consume(*at);
+    *at = 0;
+    Ok(input.fill_to(window, window.line().len() + more)?)
+}
+
+/// Parses one record object with serde, repairing bytes that are not UTF-8 as the batch
+/// path does.
+fn parse_record(object: &[u8]) -> Result<WireRecord<'_>, ProtocolError> {
+    match serde_json::from_slice::<WireRecord<'_>>(object) {
+        Ok(wire) => Ok(wire),
+        Err(err) if std::str::from_utf8(object).is_err() => {
+            let repaired = String::from_utf8_lossy(object).into_owned();
+            serde_json::from_str::<WireRecord<'_>>(&repaired)
+                .map(into_owned_record)
+                .map_err(|_| malformed(object, err.to_string()))
+        }
+        Err(err) => Err(malformed(object, err.to_string())),
+    }
+}
+
+fn into_owned_record(r: WireRecord<'_>) -> WireRecord<'static> {
+    use std::borrow::Cow as StdCow;
+    let own = |c: Option<StdCow<'_, str>>| c.map(|c| StdCow::Owned(c.into_owned()));
+    WireRecord {
+        data: r.data.map(|d| StdCow::Owned(d.into_owned())),
+        partition_key: own(r.partition_key),
+        sequence_number: own(r.sequence_number),
+        sub_sequence_number: r.sub_sequence_number,
+        approximate_arrival_timestamp: r.approximate_arrival_timestamp,
+    }
+}
+
+/// The length of the JSON object `bytes` starts with, or `None` if `bytes` ends inside it.
+/// A raw newline is an error: the line ended inside a record.
+fn object_end(bytes: &[u8]) -> Result<Option<usize>, ProtocolError> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                // Skip the string: to the next quote that no backslash escapes.
+                i += 1;
+                loop {
+                    let Some(j) = memchr::memchr3(b'"', b'\\', b'\n', &bytes[i..]) else {
+                        return Ok(None);
+                    };
+                    i += j;
+                    match bytes[i] {
+                        b'"' => break,
+                        b'\\' => i += 2,
+                        _ => return Err(malformed(bytes, "the line ends inside a string")),
+                    }
+                    if i >= bytes.len() {
+                        return Ok(None);
+                    }
+                }
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return Ok(Some(i + 1));
+                }
+            }
+            b'\n' => return Err(malformed(bytes, "the line ends inside a record")),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(None)
+}
+
+fn malformed(bytes: &[u8], reason: impl Into<String>) -> ProtocolError {
+    ProtocolError::Malformed {
+        reason: reason.into(),
+        line: excerpt(bytes),
+    }
+}
