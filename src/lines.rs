@@ -45,6 +45,11 @@ impl LineBuf {
         self.len -= n;
     }
 
+    /// How many bytes the buffer holds without growing.
+    pub(crate) fn room(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// Empties the buffer, keeping its memory.
     pub(crate) fn clear(&mut self) {
         self.len = 0;

@@ -63,6 +63,42 @@ pub fn index_of_max<'a>(positions: impl IntoIterator<Item = (&'a str, u64)>) -> 
     best.map(|(_, _, i)| i)
 }
 
+/// The largest of a run of positions, offered one at a time (a streamed batch), kept in
+/// one buffer that is reused rather than allocated per record.
+#[derive(Debug, Default)]
+pub(crate) struct RunningMax {
+    max: Option<Position>,
+    /// Whether `max`'s sequence number is numeric: checked once, not at every comparison.
+    numeric: bool,
+}
+
+impl RunningMax {
+    pub(crate) fn offer(&mut self, seq: &str, sub: u64) {
+        let Some(max) = &mut self.max else {
+            self.numeric = is_numeric(seq);
+            self.max = Some(Position::new(seq, sub));
+            return;
+        };
+        // KPL runs share a sequence number: only the sub-sequence decides.
+        if max.sequence_number == seq {
+            max.sub_sequence_number = max.sub_sequence_number.max(sub);
+            return;
+        }
+        let numeric = is_numeric(seq);
+        let current = (max.sequence_number.as_str(), max.sub_sequence_number);
+        if greater((seq, sub), numeric, current, self.numeric) {
+            max.sequence_number.clear();
+            max.sequence_number.push_str(seq);
+            max.sub_sequence_number = sub;
+            self.numeric = numeric;
+        }
+    }
+
+    pub(crate) fn get(&self) -> Option<&Position> {
+        self.max.as_ref()
+    }
+}
+
 /// Whether `p` is larger than `b`, given whether each is numeric.
 fn greater(p: (&str, u64), p_numeric: bool, b: (&str, u64), b_numeric: bool) -> bool {
     let order = if p_numeric && b_numeric {
@@ -217,5 +253,41 @@ mod tests {
             Some(2)
         );
         assert_eq!(index_of_max(std::iter::empty()), None);
+    }
+
+    #[test]
+    fn running_max_agrees_with_index_of_max() {
+        let seqs = [
+            "TRIM_HORIZON",
+            "10",
+            "9",
+            "010",
+            "10",
+            "49590338271490256608559692538361571095921575989136588898",
+            "49590338271490256608559692538361571095921575989136588897",
+            "LATEST",
+            "49590338271490256608559692538361571095921575989136588898",
+        ];
+        let subs = [0, 3, 9, 4, 2, 1, 7, 5, 0];
+        for n in 1..=seqs.len() {
+            // Every prefix, forwards and backwards.
+            for order in [false, true] {
+                let mut positions: Vec<(&str, u64)> = seqs[..n].iter().copied().zip(subs).collect();
+                if order {
+                    positions.reverse();
+                }
+                let mut running = RunningMax::default();
+                for &(seq, sub) in &positions {
+                    running.offer(seq, sub);
+                }
+                let expected = positions[index_of_max(positions.iter().copied()).unwrap()];
+                let got = running.get().unwrap();
+                assert_eq!(
+                    compare_positions((&got.sequence_number, got.sub_sequence_number), expected),
+                    Ordering::Equal,
+                    "{positions:?}: {got:?} vs {expected:?}"
+                );
+            }
+        }
     }
 }

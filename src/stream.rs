@@ -18,7 +18,7 @@ use crate::fast::{self, Stop, HEADER};
 use crate::lines::{LineBuf, LineReader};
 use crate::message::{decode_append, parse_message, record_with, Message, WireRecord};
 use crate::record::Record;
-use crate::sequence::Position;
+use crate::sequence::{Position, RunningMax};
 
 /// What a streamed batch added up to.
 #[derive(Debug, Default)]
@@ -63,6 +63,7 @@ pub(crate) fn stream_records<R: Read>(
 ) -> Result<StreamEnd, RunError> {
     debug_assert!(window.line().starts_with(HEADER));
     let mut out = Streamed::default();
+    let mut largest = RunningMax::default();
     let mut at = HEADER.len();
     let mut first = true;
     loop {
@@ -115,15 +116,7 @@ pub(crate) fn stream_records<R: Read>(
         out.count += 1;
         out.bytes += record.data.len() as u64;
         let (seq, sub) = record.position_parts();
-        match &mut out.largest {
-            Some(max) if max.cmp_parts(seq, sub).is_ge() => {}
-            Some(max) => {
-                max.sequence_number.clear();
-                max.sequence_number.push_str(seq);
-                max.sub_sequence_number = sub;
-            }
-            None => out.largest = Some(Position::new(seq, sub)),
-        }
+        largest.offer(seq, sub);
         each(&record)?;
         at += used;
         first = false;
@@ -154,21 +147,33 @@ pub(crate) fn stream_records<R: Read>(
     }
     input.unread(&window.line()[end..]);
     window.clear();
+    out.largest = largest.get().cloned();
     Ok(StreamEnd::Done(out))
 }
 
-/// Drops what is parsed (everything before `at`), then reads until at least `more` bytes
-/// follow `at`. Returns `false` if the input ended first.
+/// Reads until at least `more` bytes follow `at` (or a line ends). Returns `false` if the
+/// input ended first.
+///
+/// What is parsed (before `at`) is dropped by moving the rest to the front, but only when
+/// that is cheap or the room is needed: after a large record, the next one's first
+/// megabyte may already be in the window, and moving it for every record would be one
+/// more pass over every byte.
 fn refill<R: Read>(
     input: &mut LineReader<R>,
     window: &mut LineBuf,
     at: &mut usize,
     more: usize,
 ) -> Result<bool, RunError> {
-    window.consume(*at);
-    *at = 0;
+    let len = window.line().len();
+    if *at > 0 && (len - *at <= CHEAP_MOVE || window.room() < len + more) {
+        window.consume(*at);
+        *at = 0;
+    }
     Ok(input.fill_to(window, window.line().len() + more)?)
 }
+
+/// Moving this much to the front of the window costs less than a read.
+const CHEAP_MOVE: usize = 4 << 10;
 
 /// Parses one record object with serde, repairing bytes that are not UTF-8 as the batch
 /// path does.
