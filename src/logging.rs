@@ -68,6 +68,9 @@ struct Inner {
     max_bytes: u64,
     backups: u32,
     pending: Vec<u8>,
+    /// Where a large line with too many escapes to write from its pieces is copied; see
+    /// [`Inner::write_large`].
+    scratch: Vec<u8>,
 }
 
 impl LogFile {
@@ -86,6 +89,7 @@ impl LogFile {
                 max_bytes: config.max_bytes,
                 backups: config.backups,
                 pending: Vec::with_capacity(CHUNK_BYTES),
+                scratch: Vec::new(),
             })),
         })
     }
@@ -117,11 +121,12 @@ impl LogFile {
 
     /// A writer for many INFO lines that share their module and function, such as one line
     /// per record of a batch. The lines are laid out exactly as the `tracing` layer lays
-    /// them out, but skip its per-event dispatch, and a large line without control
-    /// characters goes to the file without being copied. Do not keep one across batches:
-    /// its timestamp is refreshed only every few lines.
+    /// them out, but skip its per-event dispatch, and a large line goes to the file without
+    /// being copied unless it needs hundreds of escapes. Do not keep one across batches: its
+    /// timestamp is refreshed only every few lines.
     pub fn info_lines(&self, module: &'static str, function: &'static str) -> InfoLines {
         InfoLines {
+            escaping: Escaping::of(self.format),
             log: self.clone(),
             module,
             function,
@@ -201,6 +206,33 @@ impl Inner {
         Ok(())
     }
 
+    /// Writes one line of at least [`DIRECT_BYTES`], `prefix` then `text` escaped, after the
+    /// pending lines. The line goes out in one `writev`, from its pieces where there are few
+    /// enough of them, else from a copy.
+    fn write_large(&mut self, prefix: &[u8], text: &[u8], escaping: Escaping) -> io::Result<()> {
+        self.write_pending()?;
+        let mut pieces = Vec::with_capacity(16);
+        let rest = match line_pieces(&mut pieces, prefix, text, escaping) {
+            Ok(()) => return self.write_whole(&pieces),
+            Err(rest) => rest,
+        };
+        // Not `pending`: that one is shrunk after a large chunk, so that one huge event does
+        // not hold memory for good, and a buffer freed and grown again for every large line
+        // faults in fresh pages each time (a quarter of the CPU of 1 MB records). The scratch
+        // buffer keeps the size of the largest such line, up to SCRATCH_KEEP.
+        let mut line = std::mem::take(&mut self.scratch);
+        for piece in pieces {
+            line.extend_from_slice(piece);
+        }
+        escaping.end_line(&mut line, rest);
+        let result = self.write_whole(&[&line]);
+        line.clear();
+        if line.capacity() <= SCRATCH_KEEP {
+            self.scratch = line;
+        }
+        result
+    }
+
     /// Another child may have rotated the file: write to whatever is at `path` now.
     fn follow_renames(&mut self) -> io::Result<()> {
         let ours = self.file.metadata()?;
@@ -239,8 +271,55 @@ fn ignore_missing(err: io::Error) -> io::Result<()> {
     }
 }
 
-/// Lines above this size are written straight from the caller's bytes.
+/// Lines of at least this size are written straight from the caller's bytes, one `writev`
+/// from their pieces (see [`line_pieces`]) instead of a copy.
 const DIRECT_BYTES: usize = 64 << 10;
+
+/// The most pieces one line's `writev` may have. The kernel takes at most IOV_MAX (1024) and
+/// std quietly passes only that many, which would split the line into two writes and so
+/// let other processes' lines in between; half of that leaves room to spare, and a line
+/// needing more escapes than that is rare enough to be copied.
+const MAX_PIECES: usize = 512;
+
+/// The scratch buffer of large lines is freed after a line that needed more than this. It
+/// holds a 1 MiB Kinesis record (the largest there is) even if every byte is escaped into
+/// six, and a stream that sends one such record usually sends more: freeing the buffer
+/// after each would bring back the page faults it is there to avoid.
+const SCRATCH_KEEP: usize = 16 << 20;
+
+/// The pieces of a line in order, borrowed: `prefix`, `text` escaped (its runs of plain
+/// text and the spellings of the bytes between them), then the tail. `Err(rest)` when the
+/// line would take more than [`MAX_PIECES`]: `pieces` then holds the line up to `rest`,
+/// the end of `text` not yet split.
+fn line_pieces<'a>(
+    pieces: &mut Vec<&'a [u8]>,
+    prefix: &'a [u8],
+    text: &'a [u8],
+    escaping: Escaping,
+) -> Result<(), &'a [u8]> {
+    pieces.push(prefix);
+    let mut rest = text;
+    while let Some((run, spelling, after)) = escaping.split(rest) {
+        // Two escapes in a row have no run between them: no piece spent on nothing.
+        if !run.is_empty() {
+            pieces.push(run);
+        }
+        pieces.push(spelling);
+        rest = after;
+        // The tail still needs a piece of its own.
+        if pieces.len() + 1 > MAX_PIECES {
+            return Err(rest);
+        }
+    }
+    if pieces.len() + usize::from(!rest.is_empty()) + 1 > MAX_PIECES {
+        return Err(rest);
+    }
+    if !rest.is_empty() {
+        pieces.push(rest);
+    }
+    pieces.push(escaping.tail());
+    Ok(())
+}
 
 /// Many INFO lines with one module and function; see [`LogFile::info_lines`].
 #[derive(Debug)]
@@ -248,6 +327,7 @@ pub struct InfoLines {
     log: LogFile,
     module: &'static str,
     function: &'static str,
+    escaping: Escaping,
     prefix: Vec<u8>,
     until_stamp: u32,
     enabled: bool,
@@ -268,22 +348,11 @@ impl InfoLines {
         }
         self.until_stamp -= 1;
         let mut inner = self.log.lock();
-        match self.log.format {
-            LogFormat::Text => {
-                if text.len() >= DIRECT_BYTES && first_control(text.as_bytes()).is_none() {
-                    inner.write_pending()?;
-                    return inner.write_whole(&[&self.prefix, text.as_bytes(), b"\n"]);
-                }
-                inner.pending.extend_from_slice(&self.prefix);
-                let _ = OneLine(&mut Bytes(&mut inner.pending)).write_str(text);
-            }
-            LogFormat::Json => {
-                inner.pending.extend_from_slice(&self.prefix);
-                let _ = JsonInner(&mut Bytes(&mut inner.pending)).write_str(text);
-                inner.pending.extend_from_slice(b"\"}");
-            }
+        if text.len() >= DIRECT_BYTES {
+            return inner.write_large(&self.prefix, text.as_bytes(), self.escaping);
         }
-        inner.pending.push(b'\n');
+        inner.pending.extend_from_slice(&self.prefix);
+        self.escaping.end_line(&mut inner.pending, text.as_bytes());
         inner.maybe_write()
     }
 
@@ -465,8 +534,10 @@ impl fmt::Write for Bytes<'_> {
     }
 }
 
-/// The index of the first control character (below 0x20, or DEL) in `b`.
-fn first_control(b: &[u8]) -> Option<usize> {
+/// The index of the first byte of `b` below 0x20 or equal to one of `also`: the first byte
+/// to escape.
+#[inline(always)]
+fn first_special(b: &[u8], also: [u8; 2]) -> Option<usize> {
     let mut i = 0;
     #[cfg(target_arch = "x86_64")]
     {
@@ -477,11 +548,18 @@ fn first_control(b: &[u8]) -> Option<usize> {
         // SAFETY: SSE2 is part of x86_64; every load reads 16 bytes inside `b`.
         unsafe {
             let top = _mm_set1_epi8(0x1f);
-            let del = _mm_set1_epi8(0x7f);
+            let one = _mm_set1_epi8(also[0] as i8);
+            let two = _mm_set1_epi8(also[1] as i8);
             while i + 16 <= b.len() {
                 let x = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
                 let low = _mm_cmpeq_epi8(_mm_min_epu8(x, top), x);
-                let mask = _mm_movemask_epi8(_mm_or_si128(low, _mm_cmpeq_epi8(x, del)));
+                // Decided when inlined: Text has only DEL, given twice.
+                let equal = if also[0] == also[1] {
+                    _mm_cmpeq_epi8(x, one)
+                } else {
+                    _mm_or_si128(_mm_cmpeq_epi8(x, one), _mm_cmpeq_epi8(x, two))
+                };
+                let mask = _mm_movemask_epi8(_mm_or_si128(low, equal));
                 if mask != 0 {
                     return Some(i + mask.trailing_zeros() as usize);
                 }
@@ -493,13 +571,15 @@ fn first_control(b: &[u8]) -> Option<usize> {
     {
         const ONES: u64 = 0x0101_0101_0101_0101;
         const HIGH: u64 = 0x8080_8080_8080_8080;
-        // Eight bytes at a time: most log text has no control characters at all.
+        let has = |x: u64, c: u8| {
+            let y = x ^ (ONES * u64::from(c));
+            y.wrapping_sub(ONES) & !y & HIGH
+        };
+        // Eight bytes at a time: most log text has nothing to escape at all.
         while let Some(chunk) = b.get(i..i + 8) {
             let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
             let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-            let del = x ^ (ONES * 0x7f);
-            let is_del = del.wrapping_sub(ONES) & !del & HIGH;
-            if below_space | is_del != 0 {
+            if below_space | has(x, also[0]) | has(x, also[1]) != 0 {
                 break;
             }
             i += 8;
@@ -507,8 +587,114 @@ fn first_control(b: &[u8]) -> Option<usize> {
     }
     b[i..]
         .iter()
-        .position(|&c| c < 0x20 || c == 0x7f)
+        .position(|&c| c < 0x20 || c == also[0] || c == also[1])
         .map(|p| p + i)
+}
+
+/// How a message is escaped: the rules of both the copying writers ([`OneLine`],
+/// [`JsonInner`]) and of a large line written from its pieces ([`line_pieces`]), so that
+/// both give the same bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Escaping {
+    /// Control characters (below 0x20, and DEL) as `\n`, `\r`, `\t` or `\u{1b}`, so an event
+    /// stays on one line.
+    Text,
+    /// The inside of a JSON string: `"`, `\` and the characters below 0x20.
+    Json,
+}
+
+/// How [`Escaping::Text`] spells the bytes below 0x20.
+static TEXT_CONTROLS: [&[u8]; 32] = [
+    b"\\u{0}", b"\\u{1}", b"\\u{2}", b"\\u{3}", b"\\u{4}", b"\\u{5}", b"\\u{6}", b"\\u{7}",
+    b"\\u{8}", b"\\t", b"\\n", b"\\u{b}", b"\\u{c}", b"\\r", b"\\u{e}", b"\\u{f}", b"\\u{10}",
+    b"\\u{11}", b"\\u{12}", b"\\u{13}", b"\\u{14}", b"\\u{15}", b"\\u{16}", b"\\u{17}", b"\\u{18}",
+    b"\\u{19}", b"\\u{1a}", b"\\u{1b}", b"\\u{1c}", b"\\u{1d}", b"\\u{1e}", b"\\u{1f}",
+];
+
+/// How [`Escaping::Json`] spells the bytes below 0x20.
+static JSON_CONTROLS: [&[u8]; 32] = [
+    b"\\u0000", b"\\u0001", b"\\u0002", b"\\u0003", b"\\u0004", b"\\u0005", b"\\u0006", b"\\u0007",
+    b"\\u0008", b"\\t", b"\\n", b"\\u000b", b"\\u000c", b"\\r", b"\\u000e", b"\\u000f", b"\\u0010",
+    b"\\u0011", b"\\u0012", b"\\u0013", b"\\u0014", b"\\u0015", b"\\u0016", b"\\u0017", b"\\u0018",
+    b"\\u0019", b"\\u001a", b"\\u001b", b"\\u001c", b"\\u001d", b"\\u001e", b"\\u001f",
+];
+
+impl Escaping {
+    fn of(format: LogFormat) -> Self {
+        match format {
+            LogFormat::Text => Self::Text,
+            LogFormat::Json => Self::Json,
+        }
+    }
+
+    /// What ends an [`InfoLines`] line after its message: the newline, and before it for JSON
+    /// the end of the message string and of the object.
+    fn tail(self) -> &'static [u8] {
+        match self {
+            Self::Text => b"\n",
+            Self::Json => b"\"}\n",
+        }
+    }
+
+    /// The index of the first byte of `b` to escape.
+    #[inline(always)]
+    fn find(self, b: &[u8]) -> Option<usize> {
+        match self {
+            Self::Text => first_special(b, [0x7f, 0x7f]),
+            Self::Json => first_special(b, [b'"', b'\\']),
+        }
+    }
+
+    /// How a byte [`Escaping::find`] found is written.
+    fn spelling(self, c: u8) -> &'static [u8] {
+        match (self, c) {
+            (Self::Text, 0x7f) => b"\\u{7f}",
+            (Self::Text, _) => TEXT_CONTROLS[usize::from(c)],
+            (Self::Json, b'"') => b"\\\"",
+            (Self::Json, b'\\') => b"\\\\",
+            (Self::Json, _) => JSON_CONTROLS[usize::from(c)],
+        }
+    }
+
+    /// `s` split at its first byte to escape: the run before it, its spelling, the rest after
+    /// it. Only ASCII bytes are escaped, so the runs of UTF-8 text stay UTF-8.
+    #[inline(always)]
+    fn split(self, s: &[u8]) -> Option<(&[u8], &'static [u8], &[u8])> {
+        let i = self.find(s)?;
+        Some((&s[..i], self.spelling(s[i]), &s[i + 1..]))
+    }
+
+    /// Appends `s` escaped to `out`. Inlined, so that a caller naming its rule gets a loop
+    /// with that rule's constants and no branch on the rule per byte to escape.
+    #[inline(always)]
+    fn escape_into(self, out: &mut Vec<u8>, s: &[u8]) {
+        let mut rest = s;
+        while let Some((run, spelling, after)) = self.split(rest) {
+            out.extend_from_slice(run);
+            // The common escapes (`\n`, `\t`, `\"`) are two bytes: copied without a call.
+            match *spelling {
+                [a, b] => out.extend_from_slice(&[a, b]),
+                _ => out.extend_from_slice(spelling),
+            }
+            rest = after;
+        }
+        out.extend_from_slice(rest);
+    }
+
+    /// Appends the end of an [`InfoLines`] line: its message `s` escaped, and the tail.
+    fn end_line(self, out: &mut Vec<u8>, s: &[u8]) {
+        // Once on the rule, then the loop and tail compiled for it.
+        match self {
+            Self::Text => {
+                Self::Text.escape_into(out, s);
+                out.extend_from_slice(Self::Text.tail());
+            }
+            Self::Json => {
+                Self::Json.escape_into(out, s);
+                out.extend_from_slice(Self::Json.tail());
+            }
+        }
+    }
 }
 
 /// Writes text with control characters escaped, so an event stays on one line.
@@ -516,20 +702,7 @@ struct OneLine<'a, 'b>(&'a mut Bytes<'b>);
 
 impl fmt::Write for OneLine<'_, '_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut rest = s;
-        while let Some(i) = first_control(rest.as_bytes()) {
-            self.0.push_str(&rest[..i]);
-            match rest.as_bytes()[i] {
-                b'\n' => self.0.push_str("\\n"),
-                b'\r' => self.0.push_str("\\r"),
-                b'\t' => self.0.push_str("\\t"),
-                b => {
-                    let _ = write!(self.0, "\\u{{{b:x}}}");
-                }
-            }
-            rest = &rest[i + 1..];
-        }
-        self.0.push_str(rest);
+        Escaping::Text.escape_into(self.0 .0, s.as_bytes());
         Ok(())
     }
 }
@@ -539,25 +712,7 @@ struct JsonInner<'a, 'b>(&'a mut Bytes<'b>);
 
 impl fmt::Write for JsonInner<'_, '_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut rest = s;
-        while let Some(i) = rest
-            .bytes()
-            .position(|b| b < 0x20 || b == b'"' || b == b'\\')
-        {
-            self.0.push_str(&rest[..i]);
-            match rest.as_bytes()[i] {
-                b'"' => self.0.push_str("\\\""),
-                b'\\' => self.0.push_str("\\\\"),
-                b'\n' => self.0.push_str("\\n"),
-                b'\r' => self.0.push_str("\\r"),
-                b'\t' => self.0.push_str("\\t"),
-                b => {
-                    let _ = write!(self.0, "\\u{b:04x}");
-                }
-            }
-            rest = &rest[i + 1..];
-        }
-        self.0.push_str(rest);
+        Escaping::Json.escape_into(self.0 .0, s.as_bytes());
         Ok(())
     }
 }
@@ -640,19 +795,41 @@ mod tests {
     }
 
     #[test]
-    fn control_characters_found_at_every_offset() {
-        for len in 0..40 {
-            for at in 0..len {
-                for c in [0u8, b'\n', 0x1f, 0x7f] {
-                    let mut v = vec![b'a'; len];
-                    v[at] = c;
-                    assert_eq!(first_control(&v), Some(at), "len {len} at {at} byte {c}");
+    fn bytes_to_escape_found_at_every_offset() {
+        let cases = [
+            (Escaping::Text, [0u8, b'\n', 0x1f, 0x7f]),
+            (Escaping::Json, [0u8, b'\n', b'"', b'\\']),
+        ];
+        for (escaping, specials) in cases {
+            for len in 0..40 {
+                for at in 0..len {
+                    for c in specials {
+                        let mut v = vec![b'a'; len];
+                        v[at] = c;
+                        assert_eq!(
+                            escaping.find(&v),
+                            Some(at),
+                            "{escaping:?} len {len} at {at} byte {c}"
+                        );
+                    }
                 }
+                let clean: Vec<u8> = (0..len)
+                    .map(|i| b' ' + (i % 95) as u8)
+                    .map(|c| {
+                        if escaping == Escaping::Json && (c == b'"' || c == b'\\') {
+                            b'x'
+                        } else {
+                            c
+                        }
+                    })
+                    .collect();
+                assert_eq!(escaping.find(&clean), None, "{escaping:?} len {len}");
+                assert_eq!(escaping.find("é😀ü".repeat(len).as_bytes()), None);
             }
-            let clean: Vec<u8> = (0..len).map(|i| b' ' + (i % 95) as u8).collect();
-            assert_eq!(first_control(&clean), None);
-            assert_eq!(first_control("é😀ü".repeat(len).as_bytes()), None);
         }
+        // The other format's specials are plain text.
+        assert_eq!(Escaping::Text.find(b"\"\\"), None);
+        assert_eq!(Escaping::Json.find(&[0x7f; 20]), None);
     }
 
     #[test]
@@ -671,5 +848,275 @@ mod tests {
             serde_json::from_str::<String>(&s).unwrap(),
             "q\"b\\n\n\u{1}é"
         );
+    }
+
+    /// The escaping rules as first written, one character at a time with `format!`: what
+    /// the tables of spellings must agree with.
+    fn reference_escape(escaping: Escaping, s: &str) -> String {
+        s.chars()
+            .map(|c| match (escaping, c) {
+                (_, '\n') => "\\n".to_string(),
+                (_, '\r') => "\\r".to_string(),
+                (_, '\t') => "\\t".to_string(),
+                (Escaping::Text, c) if c < ' ' || c == '\u{7f}' => {
+                    format!("\\u{{{:x}}}", u32::from(c))
+                }
+                (Escaping::Json, '"') => "\\\"".to_string(),
+                (Escaping::Json, '\\') => "\\\\".to_string(),
+                (Escaping::Json, c) if c < ' ' => format!("\\u{:04x}", u32::from(c)),
+                (_, c) => c.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_spelling_follows_the_rules() {
+        let all: String = (0u8..0x80).map(char::from).chain("é😀".chars()).collect();
+        for s in all.chars().map(String::from).chain([all.clone()]) {
+            let mut v = Vec::new();
+            write!(OneLine(&mut Bytes(&mut v)), "{s}").unwrap();
+            assert_eq!(
+                String::from_utf8(v).unwrap(),
+                reference_escape(Escaping::Text, &s)
+            );
+            let mut v = Vec::new();
+            write!(JsonInner(&mut Bytes(&mut v)), "{s}").unwrap();
+            let json = String::from_utf8(v).unwrap();
+            assert_eq!(json, reference_escape(Escaping::Json, &s));
+            assert_eq!(
+                serde_json::from_str::<String>(&format!("\"{json}\"")).unwrap(),
+                s
+            );
+        }
+    }
+
+    fn temp_log(format: LogFormat) -> (tempfile::TempDir, LogFile) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogFile::open(&LogConfig {
+            path: dir.path().join("test.log"),
+            max_bytes: 0,
+            backups: 0,
+            format,
+            level: Level::INFO,
+        })
+        .unwrap();
+        (dir, log)
+    }
+
+    fn file_bytes(dir: &tempfile::TempDir) -> Vec<u8> {
+        fs::read(dir.path().join("test.log")).unwrap()
+    }
+
+    /// The line the small-line path makes of `text`: the message through `OneLine` or
+    /// `JsonInner` into a buffer.
+    fn small_line(format: LogFormat, prefix: &[u8], text: &str) -> Vec<u8> {
+        let mut v = prefix.to_vec();
+        match format {
+            LogFormat::Text => OneLine(&mut Bytes(&mut v)).write_str(text).unwrap(),
+            LogFormat::Json => {
+                JsonInner(&mut Bytes(&mut v)).write_str(text).unwrap();
+                v.extend_from_slice(b"\"}");
+            }
+        }
+        v.push(b'\n');
+        v
+    }
+
+    /// `assert_eq!` on megabytes would print them all.
+    fn assert_same_bytes(got: &[u8], want: &[u8], what: &str) {
+        if got == want {
+            return;
+        }
+        let at = got
+            .iter()
+            .zip(want)
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(want.len()));
+        let around = |b: &[u8]| {
+            String::from_utf8_lossy(&b[at.saturating_sub(20)..b.len().min(at + 20)]).into_owned()
+        };
+        panic!(
+            "{what}: {} bytes written, {} expected, first difference at {at}: {:?} instead of {:?}",
+            got.len(),
+            want.len(),
+            around(got),
+            around(want)
+        );
+    }
+
+    /// Text of at least `len` bytes with no byte to escape in either format, not all ASCII.
+    fn plain(len: usize) -> String {
+        let words = ["lorem ", "ipsum-", "é", "😀", "0123456789", ",dolor:", "ü_"];
+        let mut s = String::with_capacity(len + 16);
+        for w in words.iter().cycle() {
+            if s.len() >= len {
+                break;
+            }
+            s.push_str(w);
+        }
+        s
+    }
+
+    /// Plain text with `specials` in turn after every `every` bytes of it.
+    fn sprinkled(len: usize, every: usize, specials: &[char]) -> String {
+        let text = plain(len);
+        let mut s = String::with_capacity(len * 2);
+        let mut specials = specials.iter().cycle();
+        for (i, c) in text.chars().enumerate() {
+            s.push(c);
+            if i % every == every - 1 {
+                s.push(*specials.next().unwrap());
+            }
+        }
+        s
+    }
+
+    /// Writes `text` as one large line between two small ones and checks the file holds
+    /// exactly what the small-line path gives; returns whether the large line was copied.
+    fn check_large_line(format: LogFormat, text: &str, what: &str) -> bool {
+        let (dir, log) = temp_log(format);
+        let mut lines = log.info_lines("module", "function");
+        lines.info("before").unwrap();
+        lines.info(text).unwrap();
+        lines.info("after \"\u{1}").unwrap();
+        log.flush().unwrap();
+        let prefix = lines.prefix.clone();
+        let mut want = small_line(format, &prefix, "before");
+        want.extend(small_line(format, &prefix, text));
+        want.extend(small_line(format, &prefix, "after \"\u{1}"));
+        let got = file_bytes(&dir);
+        assert_same_bytes(&got, &want, &format!("{format:?} {what}"));
+        if format == LogFormat::Json {
+            let line = got.split(|&b| b == b'\n').nth(1).unwrap();
+            let value: serde_json::Value = serde_json::from_slice(line).unwrap();
+            assert!(
+                value["message"] == text,
+                "{what}: the JSON message is the text"
+            );
+        }
+        let inner = log.lock();
+        if text.len() >= DIRECT_BYTES {
+            // The pending chunk never held the large line.
+            assert!(inner.pending.capacity() <= CHUNK_BYTES, "{what}");
+        }
+        inner.scratch.capacity() > 0
+    }
+
+    #[test]
+    fn large_lines_are_the_bytes_small_lines_would_be() {
+        let specials = [
+            '\n', '\t', '\u{1}', '\u{7f}', '"', '\\', '\r', '\u{1f}', '\u{1b}',
+        ];
+        for len in [100_000, 1 << 20] {
+            let body = plain(len);
+            let few = format!(
+                "\t{}\r\n{}\u{7f}{}\u{0}\"\\{}\n\n",
+                &body[..len / 4],
+                &body[len / 4..len / 2],
+                &body[len / 2..3 * len / 4],
+                &body[3 * len / 4..]
+            );
+            let written_from_pieces = [
+                ("no escape", body.clone()),
+                (
+                    "a JSON record ending in a newline",
+                    format!("{{\"data\":\"{body}\"}}\n"),
+                ),
+                ("one control character first", format!("\u{1b}{body}")),
+                ("one control character last", format!("{body}\n")),
+                ("a few escapes, two in a row", few),
+                ("200 escapes", sprinkled(len, len / 200, &specials)),
+            ];
+            for format in [LogFormat::Text, LogFormat::Json] {
+                for (what, text) in &written_from_pieces {
+                    let what = format!("{len} bytes, {what}");
+                    assert!(!check_large_line(format, text, &what), "{what}: not copied");
+                }
+            }
+            let copied = [
+                ("an escape every 100 bytes", sprinkled(len, 100, &specials)),
+                (
+                    "every byte escaped",
+                    (0..len).map(|i| specials[i % specials.len()]).collect(),
+                ),
+            ];
+            for format in [LogFormat::Text, LogFormat::Json] {
+                for (what, text) in &copied {
+                    let what = format!("{len} bytes, {what}");
+                    assert!(check_large_line(format, text, &what), "{what}: copied");
+                }
+            }
+        }
+        // Either side of the size that makes a line large.
+        for len in [DIRECT_BYTES - 1, DIRECT_BYTES] {
+            let text = format!("{}\n", &"x".repeat(len - 1));
+            assert_eq!(text.len(), len);
+            for format in [LogFormat::Text, LogFormat::Json] {
+                check_large_line(format, &text, &format!("{len} bytes"));
+            }
+        }
+    }
+
+    #[test]
+    fn pieces_up_to_the_budget_and_one_more() {
+        // A prefix, then (run, escape) pairs, then the tail: exactly MAX_PIECES.
+        let pair = format!("{}\n", "a".repeat(300));
+        let at_budget = pair.repeat((MAX_PIECES - 2) / 2);
+        assert!(at_budget.len() >= DIRECT_BYTES);
+        let cases = [
+            (at_budget.clone(), true),
+            // One piece more in the run after the last escape, or in one more escape.
+            (format!("{at_budget}a"), false),
+            (format!("{at_budget}\n"), false),
+        ];
+        for format in [LogFormat::Text, LogFormat::Json] {
+            let escaping = Escaping::of(format);
+            for (text, fits) in &cases {
+                let what = format!("{format:?} {} bytes", text.len());
+                let mut pieces = Vec::new();
+                let result = line_pieces(&mut pieces, b"PREFIX ", text.as_bytes(), escaping);
+                let mut line = pieces.concat();
+                match result {
+                    Ok(()) => {
+                        assert!(fits, "{what}: too many pieces");
+                        assert_eq!(pieces.len(), MAX_PIECES, "{what}");
+                    }
+                    Err(rest) => {
+                        assert!(!fits, "{what}: should fit");
+                        escaping.escape_into(&mut line, rest);
+                        line.extend_from_slice(escaping.tail());
+                    }
+                }
+                assert_same_bytes(&line, &small_line(format, b"PREFIX ", text), &what);
+                let size = format!("{} bytes", text.len());
+                assert_eq!(check_large_line(format, text, &size), !fits, "{what}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_scratch_buffer_is_kept_only_up_to_its_bound() {
+        let (dir, log) = temp_log(LogFormat::Text);
+        let mut lines = log.info_lines("module", "function");
+        let dense = "\u{1}".repeat(1 << 20);
+        lines.info(&dense).unwrap();
+        let kept = log.lock().scratch.capacity();
+        assert!(kept >= 6 * dense.len() && kept <= SCRATCH_KEEP, "{kept}");
+        // The next such line reuses it: no new pages to fault in.
+        let at = log.lock().scratch.as_ptr();
+        lines.info(&dense).unwrap();
+        assert_eq!(log.lock().scratch.capacity(), kept);
+        assert_eq!(log.lock().scratch.as_ptr(), at);
+        let huge = "\u{1}".repeat(SCRATCH_KEEP / 6 + 1);
+        lines.info(&huge).unwrap();
+        assert_eq!(
+            log.lock().scratch.capacity(),
+            0,
+            "freed after a line past the bound"
+        );
+        log.flush().unwrap();
+        let mut want = small_line(LogFormat::Text, &lines.prefix, &dense).repeat(2);
+        want.extend(small_line(LogFormat::Text, &lines.prefix, &huge));
+        assert_same_bytes(&file_bytes(&dir), &want, "dense lines");
     }
 }
