@@ -8,7 +8,8 @@
 # Environment (defaults in brackets; APP_HOME is /app in the image):
 #   REGION, STREAM_NAME, APPLICATION_NAME   required, see set_properties.sh; KCL_<property>=value too
 #   APP_HOME [directory of run.sh]
-#   RECORD_PROCESSOR_BIN [$APP_HOME/bin/record_processor, else $APP_HOME/target/release/record_processor]
+#   RECORD_PROCESSOR_BIN [$APP_HOME/bin/record_processor, else (a source checkout) $APP_HOME/target/ship/record_processor
+#     (scripts/build-release.sh), else $APP_HOME/target/release/record_processor]
 #   JARS_DIR [$APP_HOME/jars]   PROPERTIES_TEMPLATE [$APP_HOME/properties/record_processor.properties]
 #   PROPERTIES_FILE [$APP_HOME/record_processor.properties]   LOGBACK_CONFIG [$APP_HOME/logback/logback.xml]
 #   LOG_DIR [$APP_HOME/logs]   JAVA [java]   JAVA_OPTS [] (split on whitespace)
@@ -30,9 +31,10 @@ self_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export APP_HOME="${APP_HOME:-$self_dir}"
 if [[ -z "${RECORD_PROCESSOR_BIN:-}" ]]; then
   RECORD_PROCESSOR_BIN="$APP_HOME/bin/record_processor"
-  if [[ ! -e "$RECORD_PROCESSOR_BIN" && -e "$APP_HOME/target/release/record_processor" ]]; then
-    RECORD_PROCESSOR_BIN="$APP_HOME/target/release/record_processor"   # a source checkout
-  fi
+  # a source checkout: the binary scripts/build-release.sh places, else a plain `cargo build --release`
+  for candidate in "$APP_HOME/target/ship/record_processor" "$APP_HOME/target/release/record_processor"; do
+    if [[ ! -e "$RECORD_PROCESSOR_BIN" && -e "$candidate" ]]; then RECORD_PROCESSOR_BIN="$candidate"; fi
+  done
 fi
 export RECORD_PROCESSOR_BIN
 export JARS_DIR="${JARS_DIR:-$APP_HOME/jars}"
@@ -83,7 +85,7 @@ shopt -u nullglob
   || die "no KCL jars: JARS_DIR=$JARS_DIR has no amazon-kinesis-client-multilang-*.jar (fill it with scripts/fetch-kcl-jars.sh)"
 if [[ -z "${KCL_executableName:-}" ]]; then
   [[ -f "$RECORD_PROCESSOR_BIN" && -x "$RECORD_PROCESSOR_BIN" ]] \
-    || die "record processor binary not found or not executable: RECORD_PROCESSOR_BIN=$RECORD_PROCESSOR_BIN (build it with: cargo build --release --bin record_processor)"
+    || die "record processor binary not found or not executable: RECORD_PROCESSOR_BIN=$RECORD_PROCESSOR_BIN (build it with: scripts/build-release.sh)"
 fi
 [[ -r "$LOGBACK_CONFIG" ]] || die "logback configuration not found: LOGBACK_CONFIG=$LOGBACK_CONFIG"
 [[ "$CHECK_PROPERTIES" == 0 || "$CHECK_PROPERTIES" == 1 ]] \

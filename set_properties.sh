@@ -29,9 +29,10 @@ JARS_DIR="${JARS_DIR:-$APP_HOME/jars}"
 LOG_DIR="${LOG_DIR:-$APP_HOME/logs}"
 if [[ -z "${RECORD_PROCESSOR_BIN:-}" ]]; then
   RECORD_PROCESSOR_BIN="$APP_HOME/bin/record_processor"
-  if [[ ! -e "$RECORD_PROCESSOR_BIN" && -e "$APP_HOME/target/release/record_processor" ]]; then
-    RECORD_PROCESSOR_BIN="$APP_HOME/target/release/record_processor"   # a source checkout
-  fi
+  # a source checkout: the binary scripts/build-release.sh places, else a plain `cargo build --release`
+  for candidate in "$APP_HOME/target/ship/record_processor" "$APP_HOME/target/release/record_processor"; do
+    if [[ ! -e "$RECORD_PROCESSOR_BIN" && -e "$candidate" ]]; then RECORD_PROCESSOR_BIN="$candidate"; fi
+  done
 fi
 
 log() { printf 'set_properties: %s\n' "$*" >&2; }

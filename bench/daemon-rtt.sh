@@ -23,14 +23,14 @@ export LOCAL_STACK_RUN_DIR="$STATE/stack"
 STACK="$ROOT/scripts/local-stack.sh"
 JARS_DIR="${JARS_DIR:-$ROOT/jars}"
 PY="$ROOT/.local/bench/venv/bin/python"
-RP="$ROOT/target/release/record_processor"
+RP="$ROOT/target/ship/record_processor"   # the statically linked binary the image ships
 JAVA="${JAVA:-java}"
 
 log() { printf '[daemon-rtt] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 [ -x "$STACK" ] || die "scripts/local-stack.sh not found"
-[ -x "$RP" ] || die "$RP missing: cargo build --release"
+[ -x "$RP" ] || die "$RP missing: scripts/build-release.sh"
 [ -x "$PY" ] || die "$PY missing: run bench/run.sh --quick once"
 mkdir -p "$STATE" "$RESULTS"
 # a private copy, so a rebuild during the run does not change what is measured

@@ -88,12 +88,12 @@ log "python processor uses $KCLPY_INSTALLED"
 # ------------------------------------------------------------------ builds
 DRIVER="$STATE/target/release/kcl-bench-driver"
 FLOOR="$STATE/target/release/kcl-bench-floor"
-RP="$ROOT/target/release/record_processor"
+RP="$ROOT/target/ship/record_processor"   # the statically linked binary the image ships
 if [ "$BUILD" = 1 ]; then
   log "building the driver and the floor"
   (cd "$BENCH" && CARGO_TARGET_DIR="$STATE/target" cargo build --release --quiet)
-  log "building record_processor (release)"
-  if ! (cd "$ROOT" && cargo build --release --quiet --bin record_processor); then
+  log "building record_processor (scripts/build-release.sh: static, $RP)"
+  if ! CARGO_TERM_QUIET=true "$ROOT/scripts/build-release.sh" >/dev/null; then
     if [ -x "$RP" ]; then
       log "WARNING: build failed; benchmarking the existing $RP"
     else

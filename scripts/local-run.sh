@@ -8,7 +8,8 @@
 #   then everything this script started is stopped.
 #
 # On a fresh machine it first installs what is missing (npm emulators, a Python venv, the KCL jars:
-# see scripts/local-stack.sh) and builds the binary (cargo build --release).
+# see scripts/local-stack.sh) and builds the binary the image ships (scripts/build-release.sh: static,
+# target/ship/record_processor; STATIC=0 for a dynamic one).
 #
 # Environment (all optional):
 #   STREAM_NAME (local-stream)  APPLICATION_NAME (local-app)  SHARDS (2)  RETRIEVAL_MODE (FANOUT|POLLING)
@@ -41,7 +42,7 @@ KINESIS_PORT="${KINESIS_PORT:-4568}"
 DYNAMODB_PORT="${DYNAMODB_PORT:-4569}"
 export KINESIS_PORT DYNAMODB_PORT
 RUN_SH="${RUN_SH:-$REPO/run.sh}"
-BIN="${RECORD_PROCESSOR_BIN:-$REPO/target/release/record_processor}"
+BIN="${RECORD_PROCESSOR_BIN:-$REPO/target/ship/record_processor}"
 PY="$STATE/venv/bin/python"
 
 RUN_ID="$(date +%Y%m%d-%H%M%S)"
@@ -100,8 +101,8 @@ log "run $RUN_ID: stream $STREAM_NAME ($SHARDS shards), application $APPLICATION
 "$STACK" install
 if [[ -z "${RECORD_PROCESSOR_BIN:-}" && "${SKIP_BUILD:-0}" != 1 ]]; then
   command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) or set RECORD_PROCESSOR_BIN"
-  log "building the record processor (cargo build --release --bin record_processor)"
-  (cd "$REPO" && cargo build --release --bin record_processor) || die "cargo build failed"
+  log "building the record processor (scripts/build-release.sh: $BIN)"
+  "$REPO/scripts/build-release.sh" > /dev/null || die "scripts/build-release.sh failed"
 fi
 [[ -x "$BIN" ]] || die "record processor binary $BIN not found or not executable"
 [[ -f "$RUN_SH" ]] || die "$RUN_SH not found"

