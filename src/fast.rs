@@ -59,10 +59,21 @@ pub(crate) fn process_records(line: &[u8]) -> Option<Message<'_>> {
 
 /// Parses one Jackson-shaped record object at the start of `bytes`, returning it and the
 /// number of bytes it took. [`Stop::More`] means `bytes` ends inside the record.
-pub(crate) fn record_at(bytes: &[u8]) -> Result<(WireRecord<'_>, usize), Stop> {
+///
+/// Optimistic about `data`: it is taken up to the first quote, without looking for
+/// escapes or newlines, so the caller must parse the record exactly (serde) when its data
+/// does not decode. `data_scanned` carries, across calls for the same record, how far the
+/// data is known to hold no quote, so a large record growing in the window is searched once.
+///
+/// The flag says whether the sequence number is all digits, which the parse learns for
+/// free and the running maximum would otherwise check again.
+pub(crate) fn record_at<'a>(
+    bytes: &'a [u8],
+    data_scanned: &mut usize,
+) -> Result<(WireRecord<'a>, usize, bool), Stop> {
     let mut p = Cursor { bytes, at: 0 };
-    let record = p.record()?;
-    Ok((record, p.at))
+    let (record, digits) = p.record_with_data(|p| p.data_to_quote(data_scanned))?;
+    Ok((record, p.at, digits))
 }
 
 /// Whether every byte is printable ASCII (0x20..=0x7e, or DEL): such a string is UTF-8 and
@@ -148,27 +159,63 @@ impl<'a> Cursor<'a> {
     }
 
     fn record(&mut self) -> Step<WireRecord<'a>> {
-        self.literal(br#"{"data":""#)?;
         // Base64 is checked by its decoder: no UTF-8 or control-character pass over what is
         // most of the line.
-        let data = self.raw_string()?;
+        self.record_with_data(Self::raw_string).map(|(record, _)| record)
+    }
+
+    /// A record, with `data` read by `data` (its opening quote consumed).
+    #[inline(always)]
+    fn record_with_data(
+        &mut self,
+        data: impl FnOnce(&mut Self) -> Step<&'a [u8]>,
+    ) -> Step<(WireRecord<'a>, bool)> {
+        self.literal(br#"{"data":""#)?;
+        let data = data(self)?;
         self.literal(br#","partitionKey":""#)?;
         let partition_key = self.text_string()?;
         self.literal(br#","sequenceNumber":""#)?;
-        let sequence_number = self.text_string()?;
+        let (sequence_number, digits) = self.sequence_string()?;
         self.literal(br#","approximateArrivalTimestamp":"#)?;
         let approximate_arrival_timestamp = self.optional_number()?;
         self.literal(br#","subSequenceNumber":"#)?;
         let sub_sequence_number =
             u64::try_from(self.optional_number()?.ok_or(Stop::Other)?).map_err(|_| Stop::Other)?;
         self.literal(br#","action":"record"}"#)?;
-        Ok(WireRecord {
+        let record = WireRecord {
             data: Some(Cow::Borrowed(data)),
             partition_key: Some(Cow::Borrowed(partition_key)),
             sequence_number: Some(Cow::Borrowed(sequence_number)),
             sub_sequence_number: Some(sub_sequence_number),
             approximate_arrival_timestamp,
-        })
+        };
+        Ok((record, digits))
+    }
+
+    /// A sequence number, and whether it is all digits (as the daemon's always are).
+    fn sequence_string(&mut self) -> Step<(&'a str, bool)> {
+        let rest = &self.bytes[self.at..];
+        let n = leading_digits(rest);
+        if n > 0 && rest.get(n) == Some(&b'"') {
+            self.at += n + 1;
+            // SAFETY: digits are ASCII.
+            return Ok((unsafe { std::str::from_utf8_unchecked(&rest[..n]) }, true));
+        }
+        Ok((self.text_string()?, false))
+    }
+
+    /// The bytes up to the next quote, searching from `*scanned` bytes on (see
+    /// [`record_at`]): one needle instead of three over what is most of the line.
+    fn data_to_quote(&mut self, scanned: &mut usize) -> Step<&'a [u8]> {
+        let rest = &self.bytes[self.at..];
+        let from = (*scanned).min(rest.len());
+        let Some(i) = memchr::memchr(b'"', &rest[from..]) else {
+            *scanned = rest.len();
+            return Err(Stop::More);
+        };
+        let end = from + i;
+        self.at += end + 1;
+        Ok(&rest[..end])
     }
 
     /// The bytes of a string whose opening quote is consumed; [`Stop::Other`] if it has an
@@ -210,25 +257,84 @@ impl<'a> Cursor<'a> {
             return self.literal(b"null").map(|()| None);
         }
         let negative = self.eat(b'-')?;
-        let start = self.at;
-        let mut n: i64 = 0;
-        loop {
-            // A number is never the last thing in a line: running out means "read more".
-            let b = *self.bytes.get(self.at).ok_or(Stop::More)?;
-            let digit = b.wrapping_sub(b'0');
-            if digit > 9 {
-                break;
-            }
-            n = n.wrapping_mul(10).wrapping_add(i64::from(digit));
-            self.at += 1;
+        let rest = &self.bytes[self.at..];
+        let digits = leading_digits(rest);
+        // A number is never the last thing in a line: running out means "read more".
+        if digits == rest.len() {
+            return Err(Stop::More);
         }
-        let digits = self.at - start;
         // No leading zeros (not JSON), no more digits than an i64 surely holds.
-        if digits == 0 || digits > 18 || (digits > 1 && self.bytes[start] == b'0') {
+        if digits == 0 || digits > 18 || (digits > 1 && rest[0] == b'0') {
             return Err(Stop::Other);
         }
+        let n = parse_digits(&rest[..digits]) as i64;
+        self.at += digits;
         Ok(Some(if negative { -n } else { n }))
     }
+}
+
+/// How many ASCII digits `b` starts with; eight bytes at a time.
+fn leading_digits(b: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = b.chunks_exact(8);
+    for (n, word) in words.by_ref().enumerate() {
+        let t = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ (ONES * 0x30);
+        // A byte is a digit iff t <= 9 there: adding 0x76 sets its high bit otherwise. A
+        // carry out of a byte only comes from one already flagged, so the lowest flag is
+        // exact.
+        let flags = (t.wrapping_add(ONES * 0x76) | t) & HIGH;
+        if flags != 0 {
+            return n * 8 + (flags.trailing_zeros() / 8) as usize;
+        }
+    }
+    let done = b.len() - words.remainder().len();
+    done + words
+        .remainder()
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count()
+}
+
+/// The value of 1 to 18 ASCII digits.
+fn parse_digits(d: &[u8]) -> u64 {
+    const POW10: [u64; 9] = [
+        1,
+        10,
+        100,
+        1_000,
+        10_000,
+        100_000,
+        1_000_000,
+        10_000_000,
+        100_000_000,
+    ];
+    match d.len() {
+        8 => parse_eight(d.try_into().unwrap_or_default()),
+        // Two overlapping groups of eight. The second's leading digits, which the first
+        // already has, are turned to zeros (no division: a `%` by a variable costs more
+        // than the rest of the parse).
+        9..=16 => {
+            let tail = d.len() - 8;
+            let high = parse_eight(d[..8].try_into().unwrap_or_default());
+            let word = u64::from_le_bytes(d[tail..].try_into().unwrap_or_default());
+            let seen = (1u64 << (8 * (8 - tail))) - 1;
+            let low = (word & !seen) | (0x3030_3030_3030_3030 & seen);
+            high * POW10[tail] + parse_eight(low.to_le_bytes())
+        }
+        _ => d
+            .iter()
+            .fold(0u64, |n, &c| n * 10 + u64::from(c.wrapping_sub(b'0'))),
+    }
+}
+
+/// The value of eight ASCII digits, most significant first, in a few multiplies: pairs,
+/// then groups of four, then all eight.
+fn parse_eight(d: [u8; 8]) -> u64 {
+    let v = u64::from_le_bytes(d).wrapping_sub(0x3030_3030_3030_3030);
+    let v = (v * 10 + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let v = (v * 100 + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+    (v * 10_000 + (v >> 32)) & 0xFFFF_FFFF
 }
 
 #[cfg(test)]
@@ -311,6 +417,31 @@ mod tests {
                 let fast = process_records(text.as_bytes())
                     .unwrap_or_else(|| panic!("fast path refused {text}"));
                 assert_eq!(summary(fast), via_serde(case), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn digits_are_counted_and_parsed_exactly() {
+        let mut n: u64 = 0;
+        for len in 1..=18 {
+            n = n * 10 + (len as u64 * 7) % 10;
+            let text = format!("{n:0len$}");
+            for end in ["", ",", "\"", "}x", "9"] {
+                let with = format!("{text}{end}");
+                let expected = len + usize::from(end == "9");
+                assert_eq!(leading_digits(with.as_bytes()), expected, "{with}");
+            }
+            assert_eq!(parse_digits(text.as_bytes()), n, "{text}");
+        }
+        for x in [0u64, 9, 10, 99_999_999, 100_000_000, 1_700_000_000_123, 999_999_999_999_999_999] {
+            assert_eq!(parse_digits(x.to_string().as_bytes()), x);
+        }
+        for bad in [b'/', b':', b' ', 0x80, 0xb0, 0xff, 0x00] {
+            for at in 0..20 {
+                let mut v = vec![b'5'; 20];
+                v[at] = bad;
+                assert_eq!(leading_digits(&v), at, "{bad:#x} at {at}");
             }
         }
     }

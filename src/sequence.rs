@@ -73,18 +73,19 @@ pub(crate) struct RunningMax {
 }
 
 impl RunningMax {
+    #[cfg(test)]
     pub(crate) fn offer(&mut self, seq: &str, sub: u64) {
+        self.offer_checked(seq, sub, is_numeric(seq));
+    }
+
+    /// Offers a position whose sequence number is known to be numeric or not.
+    pub(crate) fn offer_checked(&mut self, seq: &str, sub: u64, numeric: bool) {
+        debug_assert_eq!(numeric, is_numeric(seq));
         let Some(max) = &mut self.max else {
-            self.numeric = is_numeric(seq);
+            self.numeric = numeric;
             self.max = Some(Position::new(seq, sub));
             return;
         };
-        // KPL runs share a sequence number: only the sub-sequence decides.
-        if max.sequence_number == seq {
-            max.sub_sequence_number = max.sub_sequence_number.max(sub);
-            return;
-        }
-        let numeric = is_numeric(seq);
         let current = (max.sequence_number.as_str(), max.sub_sequence_number);
         if greater((seq, sub), numeric, current, self.numeric) {
             max.sequence_number.clear();

@@ -18,7 +18,7 @@ use crate::fast::{self, Stop, HEADER};
 use crate::lines::{LineBuf, LineReader};
 use crate::message::{decode_append, parse_message, record_with, Message, WireRecord};
 use crate::record::Record;
-use crate::sequence::{Position, RunningMax};
+use crate::sequence::{is_numeric, Position, RunningMax};
 
 /// What a streamed batch added up to.
 #[derive(Debug, Default)]
@@ -64,6 +64,9 @@ pub(crate) fn stream_records<R: Read>(
     debug_assert!(window.line().starts_with(HEADER));
     let mut out = Streamed::default();
     let mut largest = RunningMax::default();
+    // Per record: whether it needs the exact parser, and how far its data is searched.
+    let mut exact = false;
+    let mut data_scanned = 0;
     let mut at = HEADER.len();
     let mut first = true;
     loop {
@@ -94,15 +97,32 @@ pub(crate) fn stream_records<R: Read>(
         }
         // One record: the fast path, or a JSON-aware scan to its end and serde.
         let bytes = window.line();
-        let parsed = match fast::record_at(&bytes[at..]) {
-            Ok(parsed) => Some(parsed),
-            Err(Stop::More) => None,
-            Err(Stop::Other) => match object_end(&bytes[at..])? {
-                Some(used) => Some((parse_record(&bytes[at..at + used])?, used)),
-                None => None,
-            },
-        };
-        let Some((wire, used)) = parsed else {
+        let mut parsed = None;
+        if !exact {
+            match fast::record_at(&bytes[at..], &mut data_scanned) {
+                Ok((wire, used, digits)) => {
+                    arena.clear();
+                    // The fast path takes data up to the first quote: an escape there (or
+                    // bad base64) shows as data that does not decode. Serde decides.
+                    match decode_append(&wire, arena) {
+                        Ok(()) => parsed = Some((wire, used, digits)),
+                        Err(_) => exact = true,
+                    }
+                }
+                Err(Stop::More) => {}
+                Err(Stop::Other) => exact = true,
+            }
+        }
+        if exact {
+            if let Some(used) = object_end(&bytes[at..])? {
+                let wire = parse_record(&bytes[at..at + used])?;
+                arena.clear();
+                decode_append(&wire, arena)?;
+                let digits = is_numeric(wire.sequence_number.as_deref().unwrap_or(""));
+                parsed = Some((wire, used, digits));
+            }
+        }
+        let Some((wire, used, digits)) = parsed else {
             // Ask for twice what is held, so a large record is re-parsed O(1) times.
             let have = window.line().len() - at;
             if !refill(input, window, &mut at, (have + 1).max(MIN_READ_AHEAD))? {
@@ -110,13 +130,13 @@ pub(crate) fn stream_records<R: Read>(
             }
             continue;
         };
-        arena.clear();
-        decode_append(&wire, arena)?;
+        exact = false;
+        data_scanned = 0;
         let record = record_with(&wire, arena);
         out.count += 1;
         out.bytes += record.data.len() as u64;
         let (seq, sub) = record.position_parts();
-        largest.offer(seq, sub);
+        largest.offer_checked(seq, sub, digits);
         each(&record)?;
         at += used;
         first = false;
