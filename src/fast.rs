@@ -161,7 +161,8 @@ impl<'a> Cursor<'a> {
     fn record(&mut self) -> Step<WireRecord<'a>> {
         // Base64 is checked by its decoder: no UTF-8 or control-character pass over what is
         // most of the line.
-        self.record_with_data(Self::raw_string).map(|(record, _)| record)
+        self.record_with_data(Self::raw_string)
+            .map(|(record, _)| record)
     }
 
     /// A record, with `data` read by `data` (its opening quote consumed).
@@ -434,7 +435,15 @@ mod tests {
             }
             assert_eq!(parse_digits(text.as_bytes()), n, "{text}");
         }
-        for x in [0u64, 9, 10, 99_999_999, 100_000_000, 1_700_000_000_123, 999_999_999_999_999_999] {
+        for x in [
+            0u64,
+            9,
+            10,
+            99_999_999,
+            100_000_000,
+            1_700_000_000_123,
+            999_999_999_999_999_999,
+        ] {
             assert_eq!(parse_digits(x.to_string().as_bytes()), x);
         }
         for bad in [b'/', b':', b' ', 0x80, 0xb0, 0xff, 0x00] {

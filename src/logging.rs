@@ -571,6 +571,16 @@ fn first_special(b: &[u8], also: [u8; 2]) -> Option<usize> {
                 }
                 i += 16;
             }
+            // The last few bytes: one more load that ends at the end of `b`, with the bytes
+            // already checked masked off, instead of a byte loop.
+            if i < b.len() && b.len() >= 16 {
+                let at = b.len() - 16;
+                let x = _mm_loadu_si128(b.as_ptr().add(at).cast::<__m128i>());
+                let low = _mm_cmpeq_epi8(_mm_min_epu8(x, top), x);
+                let equal = _mm_or_si128(_mm_cmpeq_epi8(x, one), _mm_cmpeq_epi8(x, two));
+                let mask = _mm_movemask_epi8(_mm_or_si128(low, equal)) >> (i - at);
+                return (mask != 0).then(|| i + mask.trailing_zeros() as usize);
+            }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
