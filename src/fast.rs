@@ -76,6 +76,16 @@ pub(crate) fn record_at<'a>(
     Ok((record, p.at, digits))
 }
 
+/// Parses the rest of a Jackson-shaped record from the closing quote of its data (which
+/// `bytes` starts with), for data decoded piece by piece as it arrived. The record has no
+/// `data`; the number of bytes taken and the all-digits flag are as for [`record_at`].
+pub(crate) fn fields_at(bytes: &[u8]) -> Result<(WireRecord<'_>, usize, bool), Stop> {
+    let mut p = Cursor { bytes, at: 0 };
+    p.literal(b"\"")?;
+    let (record, digits) = p.fields(None)?;
+    Ok((record, p.at, digits))
+}
+
 /// Whether every byte is printable ASCII (0x20..=0x7e, or DEL): such a string is UTF-8 and
 /// has no control character JSON would forbid. Eight bytes at a time; a `false` only sends
 /// the caller to the exact checks.
@@ -173,6 +183,12 @@ impl<'a> Cursor<'a> {
     ) -> Step<(WireRecord<'a>, bool)> {
         self.literal(br#"{"data":""#)?;
         let data = data(self)?;
+        self.fields(Some(data))
+    }
+
+    /// The rest of a record after its data (whose closing quote is consumed).
+    #[inline(always)]
+    fn fields(&mut self, data: Option<&'a [u8]>) -> Step<(WireRecord<'a>, bool)> {
         self.literal(br#","partitionKey":""#)?;
         let partition_key = self.text_string()?;
         self.literal(br#","sequenceNumber":""#)?;
@@ -184,7 +200,7 @@ impl<'a> Cursor<'a> {
             u64::try_from(self.optional_number()?.ok_or(Stop::Other)?).map_err(|_| Stop::Other)?;
         self.literal(br#","action":"record"}"#)?;
         let record = WireRecord {
-            data: Some(Cow::Borrowed(data)),
+            data: data.map(Cow::Borrowed),
             partition_key: Some(Cow::Borrowed(partition_key)),
             sequence_number: Some(Cow::Borrowed(sequence_number)),
             sub_sequence_number: Some(sub_sequence_number),

@@ -50,6 +50,12 @@ impl LineBuf {
         self.bytes.len()
     }
 
+    /// Replaces the contents with `bytes`.
+    pub(crate) fn replace(&mut self, bytes: &[u8]) {
+        self.len = 0;
+        self.push(bytes);
+    }
+
     /// Empties the buffer, keeping its memory.
     pub(crate) fn clear(&mut self) {
         self.len = 0;

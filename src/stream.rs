@@ -67,9 +67,55 @@ pub(crate) fn stream_records<R: Read>(
     // Per record: whether it needs the exact parser, and how far its data is searched.
     let mut exact = false;
     let mut data_scanned = 0;
+    let mut piecewise = false;
     let mut at = HEADER.len();
     let mut first = true;
     loop {
+        if piecewise {
+            // `at` is inside a large record's data; what came before is decoded in `arena`.
+            let rest = &window.line()[at..];
+            let from = data_scanned.min(rest.len());
+            let Some(quote) = memchr::memchr(b'"', &rest[from..]).map(|i| from + i) else {
+                // Decode what is here in whole groups of four and drop it from the window.
+                let whole = rest.len() / 4 * 4;
+                // Padding can only end the data: inside it, let the exact path report it.
+                if !decode_piece(&rest[..whole], arena) {
+                    unpiece(window, &mut at, arena);
+                    (piecewise, exact, data_scanned) = (false, true, 0);
+                    continue;
+                }
+                at += whole;
+                data_scanned = rest.len() - whole;
+                if !refill(input, window, &mut at, MIN_READ_AHEAD)? {
+                    return Ok(StreamEnd::Eof { count: out.count });
+                }
+                continue;
+            };
+            // The rest of the record must be here before the last piece is decoded, so that
+            // a retry never decodes a piece twice.
+            match fast::fields_at(&rest[quote..]) {
+                Ok((wire, used, digits))
+                    if base64_simd::STANDARD
+                        .decode_append(&rest[..quote], arena)
+                        .is_ok() =>
+                {
+                    deliver(&wire, arena, digits, &mut out, &mut largest, &mut each)?;
+                    at += quote + used;
+                    (piecewise, first, data_scanned) = (false, false, 0);
+                }
+                Err(Stop::More) => {
+                    data_scanned = quote;
+                    if !refill(input, window, &mut at, MIN_READ_AHEAD)? {
+                        return Ok(StreamEnd::Eof { count: out.count });
+                    }
+                }
+                _ => {
+                    unpiece(window, &mut at, arena);
+                    (piecewise, exact, data_scanned) = (false, true, 0);
+                }
+            }
+            continue;
+        }
         // Between records: skip blanks, then expect a separator (or the array's end).
         let bytes = window.line();
         while at < bytes.len() && matches!(bytes[at], b' ' | b'\t' | b'\r') {
@@ -109,6 +155,16 @@ pub(crate) fn stream_records<R: Read>(
                         Err(_) => exact = true,
                     }
                 }
+                // A large record: decode its data as it arrives instead of growing the
+                // window to hold it all.
+                Err(Stop::More)
+                    if data_scanned >= PIECEWISE_FROM && bytes[at..].starts_with(DATA_KEY) =>
+                {
+                    arena.clear();
+                    at += DATA_KEY.len();
+                    piecewise = true;
+                    continue;
+                }
                 Err(Stop::More) => {}
                 Err(Stop::Other) => exact = true,
             }
@@ -132,12 +188,7 @@ pub(crate) fn stream_records<R: Read>(
         };
         exact = false;
         data_scanned = 0;
-        let record = record_with(&wire, arena);
-        out.count += 1;
-        out.bytes += record.data.len() as u64;
-        let (seq, sub) = record.position_parts();
-        largest.offer_checked(seq, sub, digits);
-        each(&record)?;
+        deliver(&wire, arena, digits, &mut out, &mut largest, &mut each)?;
         at += used;
         first = false;
     }
@@ -170,6 +221,56 @@ pub(crate) fn stream_records<R: Read>(
     out.largest = largest.get().cloned();
     Ok(StreamEnd::Done(out))
 }
+
+/// Hands one record (its data decoded in `arena`) to `each`, and counts it.
+fn deliver(
+    wire: &WireRecord<'_>,
+    arena: &[u8],
+    digits: bool,
+    out: &mut Streamed,
+    largest: &mut RunningMax,
+    each: &mut impl FnMut(&Record<'_>) -> Result<(), RunError>,
+) -> Result<(), RunError> {
+    let record = record_with(wire, arena);
+    out.count += 1;
+    out.bytes += record.data.len() as u64;
+    let (seq, sub) = record.position_parts();
+    largest.offer_checked(seq, sub, digits);
+    each(&record)
+}
+
+/// Decodes a piece of a large record's data (whole groups of four, not its end) onto
+/// `arena`; `false` if it does not decode, or ends in padding, which only the end of the
+/// data may have: decoded piece by piece, `QQ==QUFB` would pass where the whole is invalid.
+fn decode_piece(piece: &[u8], arena: &mut Vec<u8>) -> bool {
+    if piece.last() == Some(&b'=') {
+        return false;
+    }
+    // Room grows by doubling, not by each piece's exact size.
+    arena.reserve(piece.len() / 4 * 3);
+    base64_simd::STANDARD.decode_append(piece, arena).is_ok()
+}
+
+/// Puts a large record back together as it came (its decoded pieces encoded again, which
+/// gives back the same text: only valid, canonical base64 was decoded), for the exact
+/// parser to take it from the start.
+fn unpiece(window: &mut LineBuf, at: &mut usize, arena: &[u8]) {
+    let rest = &window.line()[*at..];
+    let mut text = Vec::with_capacity(DATA_KEY.len() + arena.len() / 3 * 4 + 4 + rest.len());
+    text.extend_from_slice(DATA_KEY);
+    base64_simd::STANDARD.encode_append(arena, &mut text);
+    text.extend_from_slice(rest);
+    window.replace(&text);
+    *at = 0;
+}
+
+/// How a Jackson-shaped record starts.
+const DATA_KEY: &[u8] = br#"{"data":""#;
+
+/// A record whose data has this much in the window without its end is decoded piece by
+/// piece: the window then stays the size of a read, not of the record, and no part of the
+/// record is moved or searched twice.
+const PIECEWISE_FROM: usize = 256 << 10;
 
 /// Reads until at least `more` bytes follow `at` (or a line ends). Returns `false` if the
 /// input ended first.
@@ -266,5 +367,23 @@ fn malformed(bytes: &[u8], reason: impl Into<String>) -> ProtocolError {
     ProtocolError::Malformed {
         reason: reason.into(),
         line: excerpt(bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_decode_onto_what_came_before_and_padding_cannot_end_one() {
+        let mut arena = b"ab".to_vec();
+        assert!(decode_piece(b"", &mut arena));
+        assert!(decode_piece(b"QUJD", &mut arena));
+        assert!(decode_piece(b"REVG", &mut arena));
+        assert_eq!(arena, b"abABCDEF");
+        for bad in [&b"QQ=="[..], b"QUI=", b"QU!D", b"QUJDQ===", b"Q=JD"] {
+            assert!(!decode_piece(bad, &mut arena), "{bad:?}");
+            assert_eq!(arena, b"abABCDEF", "nothing appended for {bad:?}");
+        }
     }
 }

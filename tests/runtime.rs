@@ -180,7 +180,7 @@ fn drive(input: &[u8], processor: &mut Recorder) -> (Result<(), RunError>, Strin
     for (p, reader) in streaming.iter_mut().zip(readers) {
         p.stream = true;
         let (s_result, s_out) = run_over(reader, p);
-        assert_eq!(s_out, out, "streaming wrote something else");
+        assert_eq!(s_out, out, "streaming wrote something else ({s_result:?})");
         assert_eq!(p.calls, processor.calls, "streaming made other calls");
         assert_eq!(
             s_result.as_ref().map_err(kind),
@@ -987,6 +987,49 @@ mod streaming {
             let (result, out) = drive(&input, &mut p);
             result.unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
             assert_eq!(lines(&out), [status("initialize")], "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn large_records_decoded_piece_by_piece_fall_back_to_serde_exactly() {
+        use base64::Engine as _;
+        let engine = base64::engine::general_purpose::STANDARD;
+        let data: Vec<u8> = (0..600_000u32).map(|i| (i * 7 % 256) as u8).collect();
+        let text = engine.encode(&data);
+        // An escaped slash 500 KB into the data: valid JSON, so it must decode.
+        let slash = text[400_000..].find('/').unwrap() + 400_000;
+        let escaped = format!("{}\\/{}", &text[..slash], &text[slash + 1..]);
+        // An escape in the partition key after a large data string.
+        let big = |d: &str, pk: &str| record(&JACKSON.replace("aGVsbG8=", d).replace("\"pk\"", pk));
+        let ok = [
+            big(&escaped, "\"pk\""),
+            big(&text, r#""p\"k""#),
+            big(&text, "\"pk\""),
+        ];
+        let input = join(&[INIT, &line(&ok, r#","millisBehindLatest":3"#)]);
+        let mut p = Recorder::new(Act::Nothing, Act::Nothing);
+        let (result, out) = drive(&input, &mut p);
+        result.unwrap();
+        assert_eq!(lines(&out).len(), 2);
+        let Call::Batch(recs, _) = &p.calls[1] else {
+            panic!()
+        };
+        assert_eq!(recs.len(), 3);
+        assert!(recs.iter().all(|r| r.0 == data));
+        assert_eq!(recs[1].1, "p\"k");
+        // Bad base64 far into a large record, and padding in its middle: errors, as on the
+        // batch path, with nothing acknowledged.
+        let bad_char = format!("{}!{}", &text[..450_000], &text[450_001..]);
+        let mid_pad = format!("{}QQ=={}", &text[..300_000], &text[300_000..]);
+        for bad in [bad_char, mid_pad] {
+            let input = join(&[
+                INIT,
+                &line(&[big(&text, "\"pk\""), big(&bad, "\"pk\"")], ""),
+            ]);
+            let mut p = Recorder::new(Act::Nothing, Act::Nothing);
+            let (result, out) = drive(&input, &mut p);
+            assert_eq!(kind(&result.unwrap_err()), "base64");
+            assert_eq!(lines(&out), [status("initialize")]);
         }
     }
 
