@@ -253,6 +253,10 @@ impl Inner {
         if self.backups == 0 {
             fs::remove_file(&self.path).or_else(ignore_missing)?;
         } else {
+            // The oldest goes first, so no rename below replaces a file: ext4 flushes a file
+            // renamed over another one (its replace-by-rename heuristic), which would make
+            // every rotation wait for writeback.
+            fs::remove_file(numbered(self.backups)).or_else(ignore_missing)?;
             for n in (1..self.backups).rev() {
                 fs::rename(numbered(n), numbered(n + 1)).or_else(ignore_missing)?;
             }

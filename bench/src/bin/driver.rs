@@ -9,7 +9,7 @@
 //!
 //! Usage:
 //!   kcl-bench-driver [--quick] [--runs N] [--workloads a,b,..] [--out FILE]
-//!                    [--tmp-root DIR] [--timeout-s S]
+//!                    [--tmp-root DIR] [--timeout-s S] [--write-chunk BYTES]
 //!                    --proc NAME=COMMAND LINE [--proc ...]
 //! The command line is split on runs of spaces (like the daemon's
 //! ProcessBuilder); `{tmp}` is replaced by a fresh per-run directory, which
@@ -18,6 +18,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -250,13 +251,25 @@ struct Io {
     line: String,
 }
 
+/// The size of each write to the child's stdin (0: a message in one write). The real
+/// daemon's `BufferedWriter` over an `OutputStreamWriter` hands the pipe 8 KiB at a time;
+/// one multi-megabyte write instead keeps the pipe's lock held while it copies, and the
+/// child's reads spin on it.
+static WRITE_CHUNK: AtomicUsize = AtomicUsize::new(8192);
+
 impl Io {
     fn send(&mut self, msg: &str) -> Result<(), String> {
-        self.stdin
-            .as_mut()
-            .ok_or("stdin closed")?
-            .write_all(msg.as_bytes())
-            .map_err(|e| format!("write to child failed: {e}"))
+        let stdin = self.stdin.as_mut().ok_or("stdin closed")?;
+        let chunk = match WRITE_CHUNK.load(Ordering::Relaxed) {
+            0 => usize::MAX,
+            n => n,
+        };
+        for piece in msg.as_bytes().chunks(chunk) {
+            stdin
+                .write_all(piece)
+                .map_err(|e| format!("write to child failed: {e}"))?;
+        }
+        Ok(())
     }
 
     /// Reads child lines until a status arrives, answering checkpoints.
@@ -466,7 +479,7 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: kcl-bench-driver [--quick] [--runs N] [--workloads a,b] [--out FILE] [--tmp-root DIR] [--timeout-s S] --proc NAME=CMD ..."
+        "usage: kcl-bench-driver [--quick] [--runs N] [--workloads a,b] [--out FILE] [--tmp-root DIR] [--timeout-s S] [--write-chunk BYTES] --proc NAME=CMD ..."
     );
     std::process::exit(2);
 }
@@ -491,6 +504,12 @@ fn main() {
             }
             "--out" => out = args.next().map(PathBuf::from),
             "--tmp-root" => tmp_root = args.next().map(PathBuf::from).unwrap_or_else(|| usage()),
+            "--write-chunk" => WRITE_CHUNK.store(
+                args.next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| usage()),
+                Ordering::Relaxed,
+            ),
             "--timeout-s" => {
                 timeout = Duration::from_secs(
                     args.next()
