@@ -2,13 +2,15 @@
 # Benchmark record_processor against the Python amazon_kclpy processor and an
 # I/O floor, over real pipes, with a driver that plays the MultiLangDaemon.
 #
-#   bench/run.sh [--quick] [--runs N] [--workloads 200B,1MB,...] [--no-build]
+#   bench/run.sh [--quick] [--runs N] [--workloads 200B,1MB,...] [--write-chunk BYTES] [--no-build]
 #
 # Installs what it needs (a venv with amazon_kclpy and matplotlib under
 # .local/bench/), builds the driver, the floor and record_processor (release),
 # runs every workload for every processor (interleaved, medians of N runs),
 # prints a table, writes bench/results/*.json|csv and the plot
 # bench/cpu_per_record.png (a --quick run writes its plot to bench/results/).
+# --write-chunk: how the driver writes to the child's stdin: 8192 (default) as the
+# daemon's BufferedWriter does, or 0 for each message in one write.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,13 +25,15 @@ QUICK=0
 RUNS=""
 WORKLOADS=""
 BUILD=1
+WRITE_CHUNK=8192
 while [ "$#" -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --runs) RUNS="$2"; shift ;;
     --workloads) WORKLOADS="$2"; shift ;;
+    --write-chunk) WRITE_CHUNK="$2"; shift ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -120,16 +124,19 @@ args=()
 if [ "$QUICK" = 1 ]; then args+=(--quick); mode="quick"; fi
 if [ -n "$RUNS" ]; then args+=(--runs "$RUNS"); fi
 if [ -n "$WORKLOADS" ]; then args+=(--workloads "$WORKLOADS"); fi
+args+=(--write-chunk "$WRITE_CHUNK")
+if [ "$WRITE_CHUNK" != 8192 ]; then mode="$mode-w$WRITE_CHUNK"; fi
 out="$RESULTS/runs-$mode-$stamp.json"
 tmp_root="$STATE/tmp"
 rm -rf "$tmp_root"
 mkdir -p "$tmp_root"
+log "the driver writes to the child in pieces of $WRITE_CHUNK bytes (0: each message in one write)"
 log "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$DRIVER" "${args[@]}" --tmp-root "$tmp_root" --out "$out" "${PROCS[@]}"
 log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 plot="$RESULTS/cpu_per_record-$mode.png"
-if [ "$QUICK" = 0 ] && [ -z "$WORKLOADS" ]; then plot="$BENCH/cpu_per_record.png"; fi
+if [ "$QUICK" = 0 ] && [ -z "$WORKLOADS" ] && [ "$WRITE_CHUNK" = 8192 ]; then plot="$BENCH/cpu_per_record.png"; fi
 "$PY" "$BENCH/report.py" "$out" \
   --csv "$RESULTS/summary-$mode-$stamp.csv" \
   --summary-json "$RESULTS/summary-$mode-$stamp.json" \
