@@ -30,7 +30,14 @@
 //!     std::process::exit(run_stdio(&mut Printer).exit_code());
 //! }
 //! ```
+//!
+//! A processor that handles one record at a time can also opt in to streaming
+//! ([`RecordProcessor::streams_records`]): each record is then handed to
+//! [`RecordProcessor::process_record`] as it is read from the pipe, so memory stays at the
+//! size of one record whatever the batch size, and `process_records` is called once per
+//! batch, after its last record, to checkpoint.
 
+mod b64;
 pub mod checkpoint;
 pub mod error;
 mod fast;

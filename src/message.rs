@@ -392,9 +392,7 @@ pub(crate) fn decode_append(r: &WireRecord<'_>, arena: &mut Vec<u8>) -> Result<(
         .data
         .as_deref()
         .ok_or_else(|| bad("data is missing or null".into()))?;
-    base64_simd::STANDARD
-        .decode_append(data, arena)
-        .map_err(|e| bad(e.to_string()))?;
+    crate::b64::decode_append(data, arena).map_err(|e| bad(e.to_string()))?;
     Ok(())
 }
 

@@ -95,9 +95,7 @@ pub(crate) fn stream_records<R: Read>(
             // a retry never decodes a piece twice.
             match fast::fields_at(&rest[quote..]) {
                 Ok((wire, used, digits))
-                    if base64_simd::STANDARD
-                        .decode_append(&rest[..quote], arena)
-                        .is_ok() =>
+                    if crate::b64::decode_append(&rest[..quote], arena).is_ok() =>
                 {
                     deliver(&wire, arena, digits, &mut out, &mut largest, &mut each)?;
                     at += quote + used;
@@ -248,7 +246,7 @@ fn decode_piece(piece: &[u8], arena: &mut Vec<u8>) -> bool {
     }
     // Room grows by doubling, not by each piece's exact size.
     arena.reserve(piece.len() / 4 * 3);
-    base64_simd::STANDARD.decode_append(piece, arena).is_ok()
+    crate::b64::decode_append(piece, arena).is_ok()
 }
 
 /// Puts a large record back together as it came (its decoded pieces encoded again, which
