@@ -86,25 +86,6 @@ pub(crate) fn fields_at(bytes: &[u8]) -> Result<(WireRecord<'_>, usize, bool), S
     Ok((record, p.at, digits))
 }
 
-/// Whether every byte is printable ASCII (0x20..=0x7e, or DEL): such a string is UTF-8 and
-/// has no control character JSON would forbid. Eight bytes at a time; a `false` only sends
-/// the caller to the exact checks.
-fn printable_ascii(b: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut chunks = b.chunks_exact(8);
-    let words = chunks.by_ref().all(|c| {
-        let x = u64::from_le_bytes(c.try_into().unwrap_or_default());
-        // A byte below 0x20 borrows (sets a high bit); a byte at or above 0x80 has one.
-        (x.wrapping_sub(ONES * 0x20) | x) & HIGH == 0
-    });
-    words
-        && chunks
-            .remainder()
-            .iter()
-            .all(|&c| (0x20..0x80).contains(&c))
-}
-
 /// For a short string (a partition key, a sequence number) whose opening quote is
 /// consumed: the length of its printable-ASCII content if its closing quote comes before
 /// any other byte that needs a look (a backslash, a control character, a non-ASCII byte,
@@ -256,11 +237,8 @@ impl<'a> Cursor<'a> {
             // SAFETY: every byte before the quote is printable ASCII, so they are UTF-8.
             return Ok(unsafe { std::str::from_utf8_unchecked(&rest[..end]) });
         }
+        // Not all printable ASCII (that was taken above): a control character, or UTF-8.
         let raw = self.raw_string()?;
-        if printable_ascii(raw) {
-            // SAFETY: every byte is ASCII, so the bytes are UTF-8.
-            return Ok(unsafe { std::str::from_utf8_unchecked(raw) });
-        }
         if raw.iter().any(|&b| b < 0x20) {
             return Err(Stop::Other);
         }
@@ -499,23 +477,6 @@ mod tests {
             }
         }
         assert_eq!(printable_until_quote(b" ~\x7f!\""), Some(4));
-    }
-
-    #[test]
-    fn printable_ascii_is_exact_enough() {
-        assert!(printable_ascii(b""));
-        assert!(printable_ascii(
-            b"shardId-000000000001 ~!@#$%^&*()_+{}|:<>?"
-        ));
-        for len in 1..30 {
-            for at in 0..len {
-                for bad in [0u8, 0x1f, 0x80, 0xc3, 0xff] {
-                    let mut v = vec![b'a'; len];
-                    v[at] = bad;
-                    assert!(!printable_ascii(&v), "len {len} at {at}: {bad:#x}");
-                }
-            }
-        }
     }
 
     #[test]

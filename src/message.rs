@@ -312,23 +312,27 @@ fn into_message<'a>(raw: RawMessage<'a>, line: &[u8]) -> Result<Message<'a>, Pro
     })
 }
 
+impl WireRecord<'_> {
+    /// A copy that borrows nothing (for a line that had to be repaired into a new string).
+    pub(crate) fn into_owned(self) -> WireRecord<'static> {
+        let own = |c: Option<Cow<'_, str>>| c.map(|c| Cow::Owned(c.into_owned()));
+        WireRecord {
+            data: self.data.map(|d| Cow::Owned(d.into_owned())),
+            partition_key: own(self.partition_key),
+            sequence_number: own(self.sequence_number),
+            sub_sequence_number: self.sub_sequence_number,
+            approximate_arrival_timestamp: self.approximate_arrival_timestamp,
+        }
+    }
+}
+
 fn into_owned_message(m: Message<'_>) -> Message<'static> {
-    let own = |c: Option<Cow<'_, str>>| c.map(|c| Cow::Owned(c.into_owned()));
     match m {
         Message::ProcessRecords {
             records,
             millis_behind_latest,
         } => Message::ProcessRecords {
-            records: records
-                .into_iter()
-                .map(|r| WireRecord {
-                    data: r.data.map(|d| Cow::Owned(d.into_owned())),
-                    partition_key: own(r.partition_key),
-                    sequence_number: own(r.sequence_number),
-                    sub_sequence_number: r.sub_sequence_number,
-                    approximate_arrival_timestamp: r.approximate_arrival_timestamp,
-                })
-                .collect(),
+            records: records.into_iter().map(WireRecord::into_owned).collect(),
             millis_behind_latest,
         },
         Message::Initialize(i) => Message::Initialize(i),

@@ -353,7 +353,7 @@ fn stream_batch<R: Read, W: Write>(
     };
     let largest = batch
         .largest
-        .as_ref()
+        .get()
         .map(|p| (p.sequence_number.as_str(), p.sub_sequence_number));
     stats.batch(
         batch.count,
@@ -387,52 +387,60 @@ fn deliver_record(
     policy: &ErrorPolicy,
     shard: &str,
 ) -> Result<(), RunError> {
-    let mut attempt = 1;
+    let what = format_args!("record {}", record.position());
+    let skip = Some((shard, std::slice::from_ref(record)));
+    under_policy(policy, &what, skip, || {
+        guarded(|| processor.process_record(record)).map_err(|err| (err, false))
+    })
+    .map_err(|source| RunError::Processor {
+        action: "processRecords",
+        source,
+    })
+}
+
+/// Runs `attempt` until it succeeds, applying `policy` to each failure: wait and try again,
+/// or write `skip`'s records (with their shard) to the dead-letter file and go on, or give
+/// the error back. `None` for `skip` means there is nothing that could be written, so
+/// nothing is skipped. A failure marked `true` (the daemon went away meanwhile) is final.
+fn under_policy(
+    policy: &ErrorPolicy,
+    what: &dyn std::fmt::Display,
+    skip: Option<(&str, &[Record<'_>])>,
+    mut attempt: impl FnMut() -> Result<(), (BoxError, bool)>,
+) -> Result<(), BoxError> {
+    let mut tries = 1;
     loop {
-        let Err(err) = guarded(|| processor.process_record(record)) else {
+        let Err((err, gone)) = attempt() else {
             return Ok(());
         };
-        let position = record.position();
-        match policy {
-            ErrorPolicy::Retry { attempts, backoff } if attempt < *attempts => {
-                let delay = retry_delay(*backoff, attempt);
+        match (policy, skip) {
+            _ if gone => return Err(err),
+            (ErrorPolicy::Retry { attempts, backoff }, _) if tries < *attempts => {
+                let delay = retry_delay(*backoff, tries);
                 tracing::warn!(
-                    "processing record {position} failed (attempt {attempt} of {attempts}): {err}; retrying in {delay:?}"
+                    "processing {what} failed (attempt {tries} of {attempts}): {err}; retrying in {delay:?}"
                 );
                 std::thread::sleep(delay);
-                attempt += 1;
+                tries += 1;
             }
-            ErrorPolicy::Skip { dead_letter } => {
+            (ErrorPolicy::Skip { dead_letter }, Some((shard, records))) => {
                 let reason = err.to_string();
-                return match write_dead_letters(
-                    dead_letter,
-                    shard,
-                    std::slice::from_ref(record),
-                    &reason,
-                ) {
+                return match write_dead_letters(dead_letter, shard, records, &reason) {
                     Ok(()) => {
                         tracing::error!(
-                            "processing record {position} failed: {reason}; skipped it, written to the dead-letter file {}",
+                            "processing {what} failed: {reason}; skipped, written to the dead-letter file {}",
                             dead_letter.display()
                         );
                         Ok(())
                     }
-                    Err(io) => Err(RunError::Processor {
-                        action: "processRecords",
-                        source: format!(
-                            "{reason}; and the dead-letter file {} could not be written: {io}",
-                            dead_letter.display()
-                        )
-                        .into(),
-                    }),
+                    Err(io) => Err(format!(
+                        "{reason}; and the dead-letter file {} could not be written: {io}",
+                        dead_letter.display()
+                    )
+                    .into()),
                 };
             }
-            _ => {
-                return Err(RunError::Processor {
-                    action: "processRecords",
-                    source: err,
-                })
-            }
+            _ => return Err(err),
         }
     }
 }
@@ -450,47 +458,21 @@ fn process_batch<R: Read, W: Write>(
     channel: &mut PipeChannel<'_, R, W>,
     policy: &ErrorPolicy,
 ) -> Result<(), BoxError> {
-    let mut attempt = 1;
-    loop {
-        let mut checkpointer = Checkpointer::new(&mut *channel);
-        let Err(err) = guarded(|| processor.process_records(input, &mut checkpointer)) else {
-            return Ok(());
+    // Only the Skip policy needs the shard; the attempts below hold the channel.
+    let shard = match policy {
+        ErrorPolicy::Skip { .. } => channel.stats.shard_id.clone(),
+        _ => String::new(),
+    };
+    // A streamed batch's records are gone: nothing to write, so nothing to skip.
+    let skip = (input.streamed == 0).then_some((shard.as_str(), input.records));
+    let what = format_args!("a batch of {} records", input.records.len());
+    under_policy(policy, &what, skip, || {
+        let result = {
+            let mut checkpointer = Checkpointer::new(&mut *channel);
+            guarded(|| processor.process_records(input, &mut checkpointer))
         };
-        if !channel.is_open() {
-            return Err(err);
-        }
-        let count = input.records.len();
-        match policy {
-            ErrorPolicy::Retry { attempts, backoff } if attempt < *attempts => {
-                let delay = retry_delay(*backoff, attempt);
-                tracing::warn!(
-                    "processing a batch of {count} records failed (attempt {attempt} of {attempts}): {err}; retrying in {delay:?}"
-                );
-                std::thread::sleep(delay);
-                attempt += 1;
-            }
-            // A streamed batch's records are gone: nothing to write, so nothing to skip.
-            ErrorPolicy::Skip { dead_letter } if input.streamed == 0 => {
-                let reason = err.to_string();
-                let shard = channel.stats.shard_id.as_str();
-                return match write_dead_letters(dead_letter, shard, input.records, &reason) {
-                    Ok(()) => {
-                        tracing::error!(
-                            "processing a batch of {count} records failed: {reason}; skipped them, written to the dead-letter file {}",
-                            dead_letter.display()
-                        );
-                        Ok(())
-                    }
-                    Err(io) => Err(format!(
-                        "{reason}; and the dead-letter file {} could not be written: {io}",
-                        dead_letter.display()
-                    )
-                    .into()),
-                };
-            }
-            _ => return Err(err),
-        }
-    }
+        result.map_err(|err| (err, !channel.is_open()))
+    })
 }
 
 /// Reads one line (through `\n`) into `buf`. Returns `false` at end of input, including

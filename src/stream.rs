@@ -18,7 +18,7 @@ use crate::fast::{self, Stop, HEADER};
 use crate::lines::{LineBuf, LineReader};
 use crate::message::{decode_append, parse_message, record_with, Message, WireRecord};
 use crate::record::Record;
-use crate::sequence::{is_numeric, Position, RunningMax};
+use crate::sequence::{is_numeric, RunningMax};
 
 /// What a streamed batch added up to.
 #[derive(Debug, Default)]
@@ -28,7 +28,7 @@ pub(crate) struct Streamed {
     /// Their decoded data, in bytes.
     pub(crate) bytes: u64,
     /// The largest position among them.
-    pub(crate) largest: Option<Position>,
+    pub(crate) largest: RunningMax,
     /// `millisBehindLatest` from the end of the line.
     pub(crate) millis_behind_latest: Option<u64>,
 }
@@ -63,7 +63,6 @@ pub(crate) fn stream_records<R: Read>(
 ) -> Result<StreamEnd, RunError> {
     debug_assert!(window.line().starts_with(HEADER));
     let mut out = Streamed::default();
-    let mut largest = RunningMax::default();
     // Per record: whether it needs the exact parser, and how far its data is searched.
     let mut exact = false;
     let mut data_scanned = 0;
@@ -97,7 +96,7 @@ pub(crate) fn stream_records<R: Read>(
                 Ok((wire, used, digits))
                     if crate::b64::decode_append(&rest[..quote], arena).is_ok() =>
                 {
-                    deliver(&wire, arena, digits, &mut out, &mut largest, &mut each)?;
+                    deliver(&wire, arena, digits, &mut out, &mut each)?;
                     at += quote + used;
                     (piecewise, first, data_scanned) = (false, false, 0);
                 }
@@ -186,7 +185,7 @@ pub(crate) fn stream_records<R: Read>(
         };
         exact = false;
         data_scanned = 0;
-        deliver(&wire, arena, digits, &mut out, &mut largest, &mut each)?;
+        deliver(&wire, arena, digits, &mut out, &mut each)?;
         at += used;
         first = false;
     }
@@ -216,7 +215,6 @@ pub(crate) fn stream_records<R: Read>(
     }
     input.unread(&window.line()[end..]);
     window.clear();
-    out.largest = largest.get().cloned();
     Ok(StreamEnd::Done(out))
 }
 
@@ -226,14 +224,13 @@ fn deliver(
     arena: &[u8],
     digits: bool,
     out: &mut Streamed,
-    largest: &mut RunningMax,
     each: &mut impl FnMut(&Record<'_>) -> Result<(), RunError>,
 ) -> Result<(), RunError> {
     let record = record_with(wire, arena);
     out.count += 1;
     out.bytes += record.data.len() as u64;
     let (seq, sub) = record.position_parts();
-    largest.offer_checked(seq, sub, digits);
+    out.largest.offer_checked(seq, sub, digits);
     each(&record)
 }
 
@@ -302,22 +299,10 @@ fn parse_record(object: &[u8]) -> Result<WireRecord<'_>, ProtocolError> {
         Err(err) if std::str::from_utf8(object).is_err() => {
             let repaired = String::from_utf8_lossy(object).into_owned();
             serde_json::from_str::<WireRecord<'_>>(&repaired)
-                .map(into_owned_record)
+                .map(WireRecord::into_owned)
                 .map_err(|_| malformed(object, err.to_string()))
         }
         Err(err) => Err(malformed(object, err.to_string())),
-    }
-}
-
-fn into_owned_record(r: WireRecord<'_>) -> WireRecord<'static> {
-    use std::borrow::Cow as StdCow;
-    let own = |c: Option<StdCow<'_, str>>| c.map(|c| StdCow::Owned(c.into_owned()));
-    WireRecord {
-        data: r.data.map(|d| StdCow::Owned(d.into_owned())),
-        partition_key: own(r.partition_key),
-        sequence_number: own(r.sequence_number),
-        sub_sequence_number: r.sub_sequence_number,
-        approximate_arrival_timestamp: r.approximate_arrival_timestamp,
     }
 }
 

@@ -692,7 +692,8 @@ mod policies {
         (result, String::from_utf8(rt.into_parts().1).unwrap())
     }
 
-    fn retry(attempts: u32) -> ErrorPolicy {
+    /// Retries with a backoff short enough for tests.
+    pub(super) fn retry(attempts: u32) -> ErrorPolicy {
         ErrorPolicy::Retry {
             attempts,
             backoff: Duration::from_millis(1),
@@ -1068,9 +1069,9 @@ mod streaming {
 
 /// The error policy applied to one streamed record at a time.
 mod streaming_policies {
+    use super::policies::retry;
     use super::*;
     use kcl_multilang::ErrorPolicy;
-    use std::time::Duration;
 
     /// Fails on the records whose data is `bad`, `failures` times each, then takes them.
     #[derive(Default)]
@@ -1119,13 +1120,6 @@ mod streaming_policies {
         let mut rt = Runtime::new(Cursor::new(input), Vec::new()).with_error_policy(policy);
         let result = rt.run(p);
         (result, String::from_utf8(rt.into_parts().1).unwrap())
-    }
-
-    fn retry(attempts: u32) -> ErrorPolicy {
-        ErrorPolicy::Retry {
-            attempts,
-            backoff: Duration::from_millis(1),
-        }
     }
 
     #[test]
