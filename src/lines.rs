@@ -98,9 +98,10 @@ impl<R: Read> LineReader<R> {
             self.carry.drain(..=i);
             return Ok(true);
         }
+        // What was read ahead holds no newline (just checked): the search starts after it.
         buf.push(&self.carry);
         self.carry.clear();
-        self.finish_line(buf, 0)
+        self.finish_line(buf, buf.len)
     }
 
     /// Completes the line `buf` starts (its first `scanned` bytes are known to hold no
@@ -129,16 +130,16 @@ impl<R: Read> LineReader<R> {
     }
 
     /// Starts the next line in `buf` (emptied first) and reads until it holds at least
-    /// `want` bytes, a newline, or all that is left of the input. Returns how many bytes
-    /// it holds; [`LineReader::finish_line`] or the caller's own parsing goes on from there.
-    pub(crate) fn peek_line(&mut self, buf: &mut LineBuf, want: usize) -> io::Result<usize> {
+    /// `want` bytes, a newline, or all that is left of the input;
+    /// [`LineReader::finish_line`] or the caller's own parsing goes on from there.
+    pub(crate) fn peek_line(&mut self, buf: &mut LineBuf, want: usize) -> io::Result<()> {
         buf.len = 0;
         while buf.len < want && memchr::memchr(b'\n', buf.line()).is_none() {
             if self.fill(buf, READ_CHUNK)? == 0 {
                 break;
             }
         }
-        Ok(buf.len)
+        Ok(())
     }
 
     /// Reads until `buf` holds at least `want` bytes, or what it holds ends a line, or the
