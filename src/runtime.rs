@@ -387,7 +387,11 @@ fn deliver_record(
     policy: &ErrorPolicy,
     shard: &str,
 ) -> Result<(), RunError> {
-    let what = format_args!("record {}", record.position());
+    // Borrowed, not `record.position()`: this runs for every record, failing or not.
+    let what = format_args!(
+        "record {}:{}",
+        record.sequence_number, record.sub_sequence_number
+    );
     let skip = Some((shard, std::slice::from_ref(record)));
     under_policy(policy, &what, skip, || {
         guarded(|| processor.process_record(record)).map_err(|err| (err, false))
