@@ -2,11 +2,14 @@
 # Benchmark record_processor against the Python amazon_kclpy processor and an
 # I/O floor, over real pipes, with a driver that plays the MultiLangDaemon.
 #
-#   bench/run.sh [--quick] [--runs N] [--workloads 200B,1MB,...] [--write-chunk BYTES] [--no-build]
+#   bench/run.sh [--quick] [--runs N] [--python-runs N] [--workloads 200B,1MB,...]
+#                [--write-chunk BYTES] [--no-build]
 #
 # Installs what it needs (a venv with amazon_kclpy and matplotlib under
 # .local/bench/), builds the driver, the floor and record_processor (release),
-# runs every workload for every processor (interleaved, medians of N runs),
+# runs every workload for every processor (interleaved, medians of N runs:
+# 9 by default, 3 with --quick; Python, which takes most of the time and is
+# only there for the ratio, at most --python-runs, 5 by default),
 # prints a table, writes bench/results/*.json|csv and the plot
 # bench/cpu_per_record.png (a --quick run writes its plot to bench/results/).
 # --write-chunk: how the driver writes to the child's stdin: 8192 (default) as the
@@ -23,6 +26,7 @@ KCLPY_VERSION="${KCLPY_VERSION:-}" # empty = latest on PyPI
 
 QUICK=0
 RUNS=""
+PYTHON_RUNS=5
 WORKLOADS=""
 BUILD=1
 WRITE_CHUNK=8192
@@ -30,10 +34,11 @@ while [ "$#" -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --runs) RUNS="$2"; shift ;;
+    --python-runs) PYTHON_RUNS="$2"; shift ;;
     --workloads) WORKLOADS="$2"; shift ;;
     --write-chunk) WRITE_CHUNK="$2"; shift ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -122,7 +127,12 @@ stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 mode="full"
 args=()
 if [ "$QUICK" = 1 ]; then args+=(--quick); mode="quick"; fi
-if [ -n "$RUNS" ]; then args+=(--runs "$RUNS"); fi
+if [ -n "$RUNS" ]; then
+  args+=(--runs "$RUNS")
+elif [ "$QUICK" = 0 ]; then
+  args+=(--runs 9)
+fi
+args+=(--runs-of "python=$PYTHON_RUNS")
 if [ -n "$WORKLOADS" ]; then args+=(--workloads "$WORKLOADS"); fi
 args+=(--write-chunk "$WRITE_CHUNK")
 if [ "$WRITE_CHUNK" != 8192 ]; then mode="$mode-w$WRITE_CHUNK"; fi

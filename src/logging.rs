@@ -360,6 +360,39 @@ impl InfoLines {
         inner.maybe_write()
     }
 
+    /// Writes one INFO line with `bytes` as its message if they are UTF-8; returns
+    /// `Ok(false)` and writes nothing if they are not, so the caller can log them another
+    /// way. While INFO is off nothing is written and the answer is `Ok(true)`.
+    ///
+    /// Record data is usually ASCII: then one pass both checks it and copies it escaped,
+    /// where checking with `std::str::from_utf8` and then calling [`InfoLines::info`] reads it
+    /// three times (validate, find what to escape, copy).
+    pub fn info_if_text(&mut self, bytes: &[u8]) -> io::Result<bool> {
+        if !self.enabled {
+            return Ok(true);
+        }
+        if bytes.len() >= DIRECT_BYTES {
+            // Borrowed into a writev: there is no copy to fuse the check with.
+            return match simdutf8::basic::from_utf8(bytes) {
+                Ok(text) => self.info(text).map(|()| true),
+                Err(_) => Ok(false),
+            };
+        }
+        if self.until_stamp == 0 {
+            self.restamp();
+            self.until_stamp = Self::STAMP_EVERY;
+        }
+        let mut inner = self.log.lock();
+        let start = inner.pending.len();
+        inner.pending.extend_from_slice(&self.prefix);
+        if !self.escaping.text_line(&mut inner.pending, bytes) {
+            inner.pending.truncate(start);
+            return Ok(false);
+        }
+        self.until_stamp -= 1;
+        inner.maybe_write().map(|()| true)
+    }
+
     fn restamp(&mut self) {
         self.prefix.clear();
         let out = &mut Bytes(&mut self.prefix);
@@ -637,6 +670,77 @@ unsafe fn clean_prefix_avx2(b: &[u8], also: [u8; 2]) -> usize {
     i
 }
 
+/// Copies `s` escaped onto `out` while it is ASCII, 64 bytes a step: a step with nothing to
+/// escape is one load, four compares into mask registers and one store, and the last step's
+/// masked load and store need no scalar tail. Returns how far it got: `s.len()`, or the
+/// index of the first byte that is not ASCII (everything before it is copied).
+///
+/// # Safety
+/// The CPU must have AVX-512F and AVX-512BW.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn copy_ascii_escaped_avx512(out: &mut Vec<u8>, s: &[u8], escaping: Escaping) -> usize {
+    use std::arch::x86_64::{
+        _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_mask_storeu_epi8,
+        _mm512_maskz_loadu_epi8, _mm512_movepi8_mask, _mm512_set1_epi8,
+    };
+    let also = match escaping {
+        Escaping::Text => [0x7f, 0x7f],
+        Escaping::Json => [b'"', b'\\'],
+    };
+    let top = _mm512_set1_epi8(0x1f);
+    let one = _mm512_set1_epi8(also[0] as i8);
+    let two = _mm512_set1_epi8(also[1] as i8);
+    // Room for the rest of `s` copied as it is; only an escape, which is longer than the byte
+    // it stands for, can need more.
+    out.reserve(s.len());
+    let mut written = out.len();
+    let mut i = 0;
+    while i < s.len() {
+        let left = s.len() - i;
+        let here = if left >= 64 {
+            u64::MAX
+        } else {
+            (1 << left) - 1
+        };
+        // SAFETY: the mask limits the load to the `left` bytes of `s` from `i`.
+        let x = unsafe { _mm512_maskz_loadu_epi8(here, s.as_ptr().add(i).cast::<i8>()) };
+        // Bytes to escape, and (their sign bit) bytes that are not ASCII.
+        let stop = (_mm512_cmple_epu8_mask(x, top)
+            | _mm512_cmpeq_epi8_mask(x, one)
+            | _mm512_cmpeq_epi8_mask(x, two)
+            | _mm512_movepi8_mask(x))
+            & here;
+        // Everything before the first stop, or the whole step if there is none.
+        let clean = here & stop.wrapping_sub(1) & !stop;
+        // SAFETY: `out` has room for what is left of `s` after `written` (kept below), and
+        // the store writes at most that many bytes.
+        unsafe {
+            _mm512_mask_storeu_epi8(out.as_mut_ptr().add(written).cast::<i8>(), clean, x);
+        }
+        let n = clean.count_ones() as usize;
+        written += n;
+        i += n;
+        if stop == 0 {
+            continue;
+        }
+        let c = s[i];
+        if c >= 0x80 {
+            break;
+        }
+        let spelling = escaping.spelling(c);
+        // SAFETY: the bytes up to `written` were stored above or before.
+        unsafe { out.set_len(written) };
+        out.reserve(spelling.len() + (s.len() - i - 1));
+        out.extend_from_slice(spelling);
+        written = out.len();
+        i += 1;
+    }
+    // SAFETY: as above.
+    unsafe { out.set_len(written) };
+    i
+}
+
 /// How a message is escaped: the rules of both the copying writers ([`OneLine`],
 /// [`JsonInner`]) and of a large line written from its pieces ([`line_pieces`]), so that
 /// both give the same bytes.
@@ -725,6 +829,30 @@ impl Escaping {
             rest = after;
         }
         out.extend_from_slice(rest);
+    }
+
+    /// Appends the end of an [`InfoLines`] line as [`Escaping::end_line`] does, if `s` is
+    /// UTF-8; returns `false` if it is not (what was appended is then for the caller to
+    /// drop).
+    fn text_line(self, out: &mut Vec<u8>, s: &[u8]) -> bool {
+        let mut rest = s;
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: AVX-512BW (which implies AVX-512F) was just detected.
+            let done = unsafe { copy_ascii_escaped_avx512(out, s, self) };
+            if done == s.len() {
+                out.extend_from_slice(self.tail());
+                return true;
+            }
+            // All before `done` is ASCII, so the rest starts a character: checking it alone
+            // checks the whole.
+            rest = &s[done..];
+        }
+        if simdutf8::basic::from_utf8(rest).is_err() {
+            return false;
+        }
+        self.end_line(out, rest);
+        true
     }
 
     /// Appends the end of an [`InfoLines`] line: its message `s` escaped, and the tail.
@@ -1074,6 +1202,56 @@ mod tests {
             assert!(inner.pending.capacity() <= CHUNK_BYTES, "{what}");
         }
         inner.scratch.capacity() > 0
+    }
+
+    #[test]
+    fn info_if_text_writes_what_info_writes_and_nothing_for_non_utf8() {
+        let inserts: [&[u8]; 9] = [
+            b"\n",
+            b"\x01",
+            b"\"",
+            b"\\",
+            b"\x7f",
+            b"\x1f",
+            "é".as_bytes(),
+            "😀".as_bytes(),
+            b" ",
+        ];
+        let invalid: [&[u8]; 5] = [b"\xff", b"\x80", b"\xe2\x82", b"\xc0\x80", b"\xed\xa0\x80"];
+        let mut lengths: Vec<usize> = (0..=100).collect();
+        lengths.extend([127, 128, 129, 200, 1000, DIRECT_BYTES - 1, DIRECT_BYTES + 7]);
+        for format in [LogFormat::Text, LogFormat::Json] {
+            let (dir, log) = temp_log(format);
+            let mut lines = log.info_lines("module", "function");
+            let mut want = Vec::new();
+            let mut check = |bytes: &[u8], what: &str| {
+                let text = std::str::from_utf8(bytes).ok();
+                assert_eq!(
+                    lines.info_if_text(bytes).unwrap(),
+                    text.is_some(),
+                    "{format:?} {what}"
+                );
+                if let Some(text) = text {
+                    want.extend(small_line(format, &lines.prefix, text));
+                }
+            };
+            for &len in &lengths {
+                let base: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                check(&base, &format!("plain {len}"));
+                // Something at every position of short texts, at a few of long ones.
+                let step = if len > 200 { len / 7 } else { 1 };
+                for at in (0..=len).step_by(step) {
+                    for (n, insert) in inserts.iter().chain(&invalid).enumerate() {
+                        let mut t = base[..at].to_vec();
+                        t.extend_from_slice(insert);
+                        t.extend_from_slice(&base[at..]);
+                        check(&t, &format!("{len} at {at} insert {n}"));
+                    }
+                }
+            }
+            log.flush().unwrap();
+            assert_same_bytes(&file_bytes(&dir), &want, &format!("{format:?}"));
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! wait4. Message generation happens before the child is spawned.
 //!
 //! Usage:
-//!   kcl-bench-driver [--quick] [--runs N] [--workloads a,b,..] [--out FILE]
+//!   kcl-bench-driver [--quick] [--runs N] [--runs-of NAME=N] [--workloads a,b,..] [--out FILE]
 //!                    [--tmp-root DIR] [--timeout-s S] [--write-chunk BYTES]
 //!                    --proc NAME=COMMAND LINE [--proc ...]
 //! The command line is split on runs of spaces (like the daemon's
@@ -479,7 +479,7 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: kcl-bench-driver [--quick] [--runs N] [--workloads a,b] [--out FILE] [--tmp-root DIR] [--timeout-s S] [--write-chunk BYTES] --proc NAME=CMD ..."
+        "usage: kcl-bench-driver [--quick] [--runs N] [--workloads a,b] [--out FILE] [--tmp-root DIR] [--timeout-s S] [--write-chunk BYTES] [--runs-of NAME=N] --proc NAME=CMD ..."
     );
     std::process::exit(2);
 }
@@ -492,6 +492,8 @@ fn main() {
     let mut tmp_root = std::env::temp_dir().join("kcl-bench");
     let mut timeout = Duration::from_secs(600);
     let mut procs: Vec<Proc> = Vec::new();
+    // A processor that may run fewer rounds than the others (Python takes minutes).
+    let mut caps: Vec<(String, usize)> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -501,6 +503,14 @@ fn main() {
                 only = args
                     .next()
                     .map(|v| v.split(',').map(str::to_string).collect())
+            }
+            "--runs-of" => {
+                let spec = args.next().unwrap_or_else(|| usage());
+                let (name, n) = spec.split_once('=').unwrap_or_else(|| usage());
+                caps.push((
+                    name.to_string(),
+                    n.parse().ok().unwrap_or_else(|| usage()),
+                ));
             }
             "--out" => out = args.next().map(PathBuf::from),
             "--tmp-root" => tmp_root = args.next().map(PathBuf::from).unwrap_or_else(|| usage()),
@@ -571,6 +581,9 @@ fn main() {
         for run in 0..runs {
             // Interleave processors within each round, so drift hits all alike.
             for (pi, p) in procs.iter().enumerate() {
+                if caps.iter().any(|(name, n)| *name == p.name && run >= *n) {
+                    continue;
+                }
                 let tmp = tmp_root.join(format!("{}-{}-{}", p.name, w.name, run));
                 let res = run_once(p, &msgs, msgs.batches.len(), &tmp, timeout);
                 let v = match res {

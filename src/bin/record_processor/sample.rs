@@ -105,13 +105,11 @@ impl SampleProcessor {
 }
 
 fn log_record(lines: &mut InfoLines, record: &Record<'_>) -> std::io::Result<()> {
-    match simdutf8::basic::from_utf8(record.data) {
-        Ok(text) => lines.info(text),
-        Err(_) => {
-            let encoded = base64::engine::general_purpose::STANDARD.encode(record.data);
-            lines.info(&format!("{BINARY_MARKER}{encoded}"))
-        }
+    if lines.info_if_text(record.data)? {
+        return Ok(());
     }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(record.data);
+    lines.info(&format!("{BINARY_MARKER}{encoded}"))
 }
 
 impl RecordProcessor for SampleProcessor {
