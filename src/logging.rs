@@ -676,9 +676,9 @@ unsafe fn clean_prefix_avx2(b: &[u8], also: [u8; 2]) -> usize {
 /// index of the first byte that is not ASCII (everything before it is copied).
 ///
 /// # Safety
-/// The CPU must have AVX-512F and AVX-512BW.
+/// The CPU must have AVX-512F, AVX-512BW and BMI1.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f,avx512bw,bmi1")]
 unsafe fn copy_ascii_escaped_avx512(out: &mut Vec<u8>, s: &[u8], escaping: Escaping) -> usize {
     use std::arch::x86_64::{
         _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_mask_storeu_epi8,
@@ -718,7 +718,12 @@ unsafe fn copy_ascii_escaped_avx512(out: &mut Vec<u8>, s: &[u8], escaping: Escap
         unsafe {
             _mm512_mask_storeu_epi8(out.as_mut_ptr().add(written).cast::<i8>(), clean, x);
         }
-        let n = clean.count_ones() as usize;
+        // Not `clean.count_ones()`: without `popcnt` enabled that is a dozen instructions.
+        let n = if stop == 0 {
+            left.min(64)
+        } else {
+            stop.trailing_zeros() as usize
+        };
         written += n;
         i += n;
         if stop == 0 {
@@ -837,8 +842,8 @@ impl Escaping {
     fn text_line(self, out: &mut Vec<u8>, s: &[u8]) -> bool {
         let mut rest = s;
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx512bw") {
-            // SAFETY: AVX-512BW (which implies AVX-512F) was just detected.
+        if std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("bmi1") {
+            // SAFETY: AVX-512BW (which implies AVX-512F) and BMI1 were just detected.
             let done = unsafe { copy_ascii_escaped_avx512(out, s, self) };
             if done == s.len() {
                 out.extend_from_slice(self.tail());
