@@ -88,8 +88,9 @@ impl Daemon {
 
     fn send(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().unwrap();
-        stdin.write_all(line.as_bytes()).unwrap();
-        stdin.write_all(b"\n").unwrap();
+        // One write, as the daemon's buffered writer sends a short line: the processor may
+        // stop at a bad record before the line ends, and a second write would then fail.
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
         stdin.flush().unwrap();
     }
 
@@ -292,6 +293,28 @@ fn invalid_base64_is_a_clear_error_and_nothing_is_acknowledged() {
         log.contains("ERROR  main - record 4242:0 has invalid base64"),
         "{log}"
     );
+}
+
+#[test]
+fn records_before_a_bad_one_are_in_the_log_and_nothing_is_acknowledged() {
+    let mut d = Daemon::start(&[]);
+    d.send(INIT);
+    d.expect_status("initialize");
+    let good = batch(&[(b"good one", "11", 0), (b"good two", "12", 0)]);
+    let bad = good.replacen(
+        "],\"millisBehindLatest\"",
+        r#",{"data":"%%%","partitionKey":"k","sequenceNumber":"13","subSequenceNumber":0,"action":"record"}],"millisBehindLatest""#,
+        1,
+    );
+    d.send(&bad);
+    d.no_message_for(Duration::from_millis(300));
+    let (status, stderr, log) = d.finish();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    // Handed to the processor and logged before the bad record stopped the batch; the
+    // daemon delivers all three again, as the batch was never answered.
+    assert!(log.contains("process_records - good one\n"), "{log}");
+    assert!(log.contains("process_records - good two\n"), "{log}");
+    assert!(log.contains("record 13:0 has invalid base64"), "{log}");
 }
 
 #[test]

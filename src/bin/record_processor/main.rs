@@ -88,6 +88,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<u8> {
         )));
     }
     let outcome = run_stdio_observed(&mut processor, policy, observers);
+    // A run that stopped inside a batch leaves that batch's record lines gathered in the
+    // processor; dropping it hands them to the log for the last flush.
+    drop(processor);
     if let Err(err) = log.flush() {
         // Already failing or not, the daemon's log gets the reason through stderr.
         eprintln!("record_processor: cannot write the log file: {err}");

@@ -100,7 +100,7 @@ impl SampleProcessor {
         for record in records {
             log_record(&mut lines, record)?;
         }
-        Ok(())
+        lines.publish()
     }
 }
 
@@ -153,7 +153,12 @@ impl RecordProcessor for SampleProcessor {
         input: &ProcessRecordsInput<'_>,
         checkpointer: &mut Checkpointer<'_>,
     ) -> Result<(), BoxError> {
-        self.lines = None;
+        // The streamed lines go to the log file's buffer before the flush below.
+        if let Some(mut lines) = self.lines.take() {
+            if let Err(err) = lines.publish() {
+                self.lost_line.get_or_insert_with(|| err.to_string());
+            }
+        }
         if let Some(lost) = &self.lost_line {
             return Err(format!(
                 "a log line of this batch was lost ({lost}); not acknowledging it"
