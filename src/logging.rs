@@ -223,13 +223,55 @@ impl Inner {
     /// Writes one line of at least [`DIRECT_BYTES`], `prefix` then `text` escaped, after the
     /// pending lines. The line goes out in one `writev`, from its pieces where there are few
     /// enough of them, else from a copy.
-    fn write_large(&mut self, prefix: &[u8], text: &[u8], escaping: Escaping) -> io::Result<()> {
-        self.write_pending()?;
+    fn write_large(&mut self, prefix: &[u8], text: &str, escaping: Escaping) -> io::Result<()> {
+        self.write_large_checking(prefix, text.as_bytes(), escaping, Utf8::Known)
+            .map(|_| ())
+    }
+
+    /// [`Inner::write_large`] for bytes that may not be UTF-8: returns `Ok(false)`, writing
+    /// nothing of the line, if they are not. The check rides on the search for bytes to
+    /// escape where the CPU has AVX-512BW (one pass over ASCII text instead of two).
+    fn write_large_if_text(
+        &mut self,
+        prefix: &[u8],
+        bytes: &[u8],
+        escaping: Escaping,
+    ) -> io::Result<bool> {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("bmi1") {
+            return self.write_large_checking(prefix, bytes, escaping, Utf8::AsciiSoFar);
+        }
+        if simdutf8::basic::from_utf8(bytes).is_err() {
+            return Ok(false);
+        }
+        self.write_large_checking(prefix, bytes, escaping, Utf8::Known)
+    }
+
+    /// `write_large` with the UTF-8 check in `utf8`'s state; `Utf8::AsciiSoFar` needs
+    /// AVX-512BW and BMI1.
+    fn write_large_checking(
+        &mut self,
+        prefix: &[u8],
+        text: &[u8],
+        escaping: Escaping,
+        mut utf8: Utf8,
+    ) -> io::Result<bool> {
         let mut pieces = Vec::with_capacity(16);
-        let rest = match line_pieces(&mut pieces, prefix, text, escaping) {
-            Ok(()) => return self.write_whole(&pieces),
+        let pieced = line_pieces(&mut pieces, prefix, text, escaping, |s| {
+            utf8.find(s, escaping)
+        });
+        let rest = match pieced {
+            _ if utf8 == Utf8::Invalid => return Ok(false),
+            Ok(()) => {
+                self.write_pending()?;
+                return self.write_whole(&pieces).map(|()| true);
+            }
             Err(rest) => rest,
         };
+        if utf8 == Utf8::AsciiSoFar && simdutf8::basic::from_utf8(rest).is_err() {
+            return Ok(false);
+        }
+        self.write_pending()?;
         // Not `pending`: that one is shrunk after a large chunk, so that one huge event does
         // not hold memory for good, and a buffer freed and grown again for every large line
         // faults in fresh pages each time (a quarter of the CPU of 1 MB records). The scratch
@@ -244,7 +286,7 @@ impl Inner {
         if line.capacity() <= SCRATCH_KEEP {
             self.scratch = line;
         }
-        result
+        result.map(|()| true)
     }
 
     /// Another child may have rotated the file: write to whatever is at `path` now. Returns
@@ -318,15 +360,18 @@ const SCRATCH_KEEP: usize = 16 << 20;
 /// text and the spellings of the bytes between them), then the tail. `Err(rest)` when the
 /// line would take more than [`MAX_PIECES`]: `pieces` then holds the line up to `rest`,
 /// the end of `text` not yet split.
+/// `find` gives the index of the next byte to escape.
 fn line_pieces<'a>(
     pieces: &mut Vec<&'a [u8]>,
     prefix: &'a [u8],
     text: &'a [u8],
     escaping: Escaping,
+    mut find: impl FnMut(&[u8]) -> Option<usize>,
 ) -> Result<(), &'a [u8]> {
     pieces.push(prefix);
     let mut rest = text;
-    while let Some((run, spelling, after)) = escaping.split(rest) {
+    while let Some(i) = find(rest) {
+        let (run, spelling, after) = (&rest[..i], escaping.spelling(rest[i]), &rest[i + 1..]);
         // Two escapes in a row have no run between them: no piece spent on nothing.
         if !run.is_empty() {
             pieces.push(run);
@@ -346,6 +391,87 @@ fn line_pieces<'a>(
     }
     pieces.push(escaping.tail());
     Ok(())
+}
+
+/// What is known of a large text's UTF-8 while [`line_pieces`] splits it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Utf8 {
+    /// Known to be UTF-8.
+    Known,
+    /// ASCII up to where the search for bytes to escape got.
+    AsciiSoFar,
+    /// Not UTF-8: the search stopped.
+    Invalid,
+}
+
+impl Utf8 {
+    /// The next byte of `s` to escape, checking UTF-8 on the way.
+    fn find(&mut self, s: &[u8], escaping: Escaping) -> Option<usize> {
+        match *self {
+            Utf8::Known => escaping.find(s),
+            Utf8::Invalid => None,
+            Utf8::AsciiSoFar => {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: this state is only entered where AVX-512BW and BMI1 were detected.
+                let i = unsafe { first_stop_avx512(s, escaping) }?;
+                #[cfg(not(target_arch = "x86_64"))]
+                let i = s
+                    .iter()
+                    .position(|c| *c >= 0x80 || escaping.find(std::slice::from_ref(c)).is_some())?;
+                if s[i] < 0x80 {
+                    return Some(i);
+                }
+                // ASCII before `i`: checking from `i` on checks the whole text, once.
+                if simdutf8::basic::from_utf8(&s[i..]).is_err() {
+                    *self = Utf8::Invalid;
+                    return None;
+                }
+                *self = Utf8::Known;
+                escaping.find(&s[i..]).map(|j| i + j)
+            }
+        }
+    }
+}
+
+/// The index of the first byte of `s` to escape or not ASCII, 64 bytes a step.
+///
+/// # Safety
+/// The CPU must have AVX-512F, AVX-512BW and BMI1.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,bmi1")]
+unsafe fn first_stop_avx512(s: &[u8], escaping: Escaping) -> Option<usize> {
+    use std::arch::x86_64::{
+        _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_loadu_si512,
+        _mm512_maskz_loadu_epi8, _mm512_movepi8_mask, _mm512_set1_epi8,
+    };
+    let also = match escaping {
+        Escaping::Text => [0x7f, 0x7f],
+        Escaping::Json => [b'"', b'\\'],
+    };
+    let top = _mm512_set1_epi8(0x1f);
+    let one = _mm512_set1_epi8(also[0] as i8);
+    let two = _mm512_set1_epi8(also[1] as i8);
+    let stops = |x| {
+        _mm512_cmple_epu8_mask(x, top)
+            | _mm512_cmpeq_epi8_mask(x, one)
+            | _mm512_cmpeq_epi8_mask(x, two)
+            | _mm512_movepi8_mask(x)
+    };
+    let mut i = 0;
+    while i + 64 <= s.len() {
+        // SAFETY: 64 bytes from `i` are inside `s`.
+        let x = unsafe { _mm512_loadu_si512(s.as_ptr().add(i).cast()) };
+        let hit = stops(x);
+        if hit != 0 {
+            return Some(i + hit.trailing_zeros() as usize);
+        }
+        i += 64;
+    }
+    let here = (1u64 << (s.len() - i)) - 1;
+    // SAFETY: the mask limits the load to the bytes of `s` from `i`.
+    let x = unsafe { _mm512_maskz_loadu_epi8(here, s.as_ptr().add(i).cast::<i8>()) };
+    let hit = stops(x) & here;
+    (hit != 0).then(|| i + hit.trailing_zeros() as usize)
 }
 
 /// Many INFO lines with one module and function; see [`LogFile::info_lines`].
@@ -393,7 +519,7 @@ impl InfoLines {
         if text.len() >= DIRECT_BYTES {
             let mut inner = self.log.lock();
             inner.take_lines(&mut self.gathered);
-            return inner.write_large(&self.prefix, text.as_bytes(), self.escaping);
+            return inner.write_large(&self.prefix, text, self.escaping);
         }
         self.gathered.extend_from_slice(&self.prefix);
         self.escaping.end_line(&mut self.gathered, text.as_bytes());
@@ -427,16 +553,16 @@ impl InfoLines {
         if !self.enabled {
             return Ok(true);
         }
-        if bytes.len() >= DIRECT_BYTES {
-            // Borrowed into a writev: there is no copy to fuse the check with.
-            return match simdutf8::basic::from_utf8(bytes) {
-                Ok(text) => self.info(text).map(|()| true),
-                Err(_) => Ok(false),
-            };
-        }
         if self.until_stamp == 0 {
             self.restamp();
             self.until_stamp = Self::STAMP_EVERY;
+        }
+        if bytes.len() >= DIRECT_BYTES {
+            let mut inner = self.log.lock();
+            inner.take_lines(&mut self.gathered);
+            let written = inner.write_large_if_text(&self.prefix, bytes, self.escaping)?;
+            self.until_stamp -= u32::from(written);
+            return Ok(written);
         }
         let start = self.gathered.len();
         self.gathered.extend_from_slice(&self.prefix);
@@ -1351,7 +1477,9 @@ mod tests {
         ];
         let invalid: [&[u8]; 5] = [b"\xff", b"\x80", b"\xe2\x82", b"\xc0\x80", b"\xed\xa0\x80"];
         let mut lengths: Vec<usize> = (0..=100).collect();
-        lengths.extend([127, 128, 129, 200, 1000, DIRECT_BYTES - 1, DIRECT_BYTES + 7]);
+        lengths.extend([127, 128, 129, 200, 1000, DIRECT_BYTES - 1]);
+        // Large lines: the search's last, masked step at every length modulo 64 there is.
+        lengths.extend((0..=64).map(|n| DIRECT_BYTES + n));
         for format in [LogFormat::Text, LogFormat::Json] {
             let (dir, log) = temp_log(format);
             let mut lines = log.info_lines("module", "function");
@@ -1370,9 +1498,25 @@ mod tests {
             for &len in &lengths {
                 let base: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
                 check(&base, &format!("plain {len}"));
-                // Something at every position of short texts, at a few of long ones.
-                let step = if len > 200 { len / 7 } else { 1 };
-                for at in (0..=len).step_by(step) {
+                // Something at every position of short texts, at a few of long ones: some
+                // steps in, and in and around the last step.
+                let at: Vec<usize> = if len > 200 {
+                    vec![
+                        0,
+                        1,
+                        63,
+                        64,
+                        len / 2,
+                        len - 65,
+                        len - 64,
+                        len - 63,
+                        len - 1,
+                        len,
+                    ]
+                } else {
+                    (0..=len).collect()
+                };
+                for at in at {
                     for (n, insert) in inserts.iter().chain(&invalid).enumerate() {
                         let mut t = base[..at].to_vec();
                         t.extend_from_slice(insert);
@@ -1380,6 +1524,11 @@ mod tests {
                         check(&t, &format!("{len} at {at} insert {n}"));
                     }
                 }
+            }
+            // Past the writev's piece budget (copied from there on), then not UTF-8.
+            let dense = "a\n".repeat(DIRECT_BYTES / 2);
+            for tail in [&b"\xff"[..], "é".as_bytes(), b"ok"] {
+                check(&[dense.as_bytes(), tail].concat(), "dense");
             }
             lines.publish().unwrap();
             log.flush().unwrap();
@@ -1459,7 +1608,9 @@ mod tests {
             for (text, fits) in &cases {
                 let what = format!("{format:?} {} bytes", text.len());
                 let mut pieces = Vec::new();
-                let result = line_pieces(&mut pieces, b"PREFIX ", text.as_bytes(), escaping);
+                let result = line_pieces(&mut pieces, b"PREFIX ", text.as_bytes(), escaping, |s| {
+                    escaping.find(s)
+                });
                 let mut line = pieces.concat();
                 match result {
                     Ok(()) => {
