@@ -26,11 +26,9 @@ pub(crate) const HEADER: &[u8] = br#"{"action":"processRecords","records":["#;
 
 /// Parses a Jackson-shaped `processRecords` line, or returns `None`.
 pub(crate) fn process_records(line: &[u8]) -> Option<Message<'_>> {
-    let mut p = Cursor { bytes: line, at: 0 };
-    if !line.starts_with(HEADER) {
-        return None;
-    }
-    p.at = HEADER.len();
+    let mut p = Cursor {
+        rest: line.strip_prefix(HEADER)?,
+    };
     let mut records = Vec::new();
     if !p.eat(b']').ok()? {
         loop {
@@ -45,7 +43,7 @@ pub(crate) fn process_records(line: &[u8]) -> Option<Message<'_>> {
     p.literal(br#","millisBehindLatest":"#).ok()?;
     let millis_behind_latest = p.optional_number().ok()?;
     p.literal(b"}").ok()?;
-    match &p.bytes[p.at..] {
+    match p.rest {
         b"" | b"\n" | b"\r\n" => Some(Message::ProcessRecords {
             records,
             millis_behind_latest: match millis_behind_latest {
@@ -71,27 +69,48 @@ pub(crate) fn record_at<'a>(
     bytes: &'a [u8],
     data_scanned: &mut usize,
 ) -> Result<(WireRecord<'a>, usize, bool), Stop> {
-    let mut p = Cursor { bytes, at: 0 };
+    let mut p = Cursor { rest: bytes };
     let (record, digits) = p.record_with_data(|p| p.data_to_quote(data_scanned))?;
-    Ok((record, p.at, digits))
+    Ok((record, bytes.len() - p.rest.len(), digits))
 }
 
 /// Parses the rest of a Jackson-shaped record from the closing quote of its data (which
 /// `bytes` starts with), for data decoded piece by piece as it arrived. The record has no
 /// `data`; the number of bytes taken and the all-digits flag are as for [`record_at`].
 pub(crate) fn fields_at(bytes: &[u8]) -> Result<(WireRecord<'_>, usize, bool), Stop> {
-    let mut p = Cursor { bytes, at: 0 };
+    let mut p = Cursor { rest: bytes };
     p.literal(b"\"")?;
     let (record, digits) = p.fields(None)?;
-    Ok((record, p.at, digits))
+    Ok((record, bytes.len() - p.rest.len(), digits))
 }
 
 /// For a short string (a partition key, a sequence number) whose opening quote is
 /// consumed: the length of its printable-ASCII content if its closing quote comes before
 /// any other byte that needs a look (a backslash, a control character, a non-ASCII byte,
-/// the end of `b`). One pass, eight bytes at a time; `None` sends the caller to the exact
-/// checks, so this only decides speed.
+/// the end of `b`). One pass, sixteen bytes at a time where SSE2 is baseline; `None` sends
+/// the caller to the exact checks, so this only decides speed.
+#[inline(always)]
 fn printable_until_quote(b: &[u8]) -> Option<usize> {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        let mut rest = b;
+        while let Some((block, tail)) = rest.split_first_chunk::<16>() {
+            let stops = sse2::stops(block);
+            if stops != 0 {
+                let at = stops.trailing_zeros() as usize;
+                return (block[at] == b'"').then_some(b.len() - rest.len() + at);
+            }
+            rest = tail;
+        }
+        printable_until_quote_swar(rest).map(|at| b.len() - rest.len() + at)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    printable_until_quote_swar(b)
+}
+
+/// [`printable_until_quote`] eight bytes at a time: for other targets, and for the last
+/// few bytes of `b` on x86_64.
+fn printable_until_quote_swar(b: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
@@ -120,9 +139,60 @@ fn printable_until_quote(b: &[u8]) -> Option<usize> {
     None
 }
 
+/// Sixteen-byte classifications with SSE2, which every x86_64 has: no runtime detection,
+/// so they inline into the parser. Bit `i` of each mask is byte `i`.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+mod sse2 {
+    use std::arch::x86_64::{
+        __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_loadu_si128,
+        _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+
+    // The intrinsics need SSE2, which this module is only built with (the `cfg` above; it
+    // is baseline on x86_64), so calling them is sound; the compiler asks for `unsafe`
+    // only because they are `#[target_feature]` functions.
+
+    #[inline(always)]
+    fn load(b: &[u8; 16]) -> __m128i {
+        // SAFETY: SSE2 is on (above); the unaligned load reads exactly the sixteen
+        // bytes `b` borrows.
+        unsafe { _mm_loadu_si128(b.as_ptr().cast()) }
+    }
+
+    /// The bytes that are not ASCII digits. Adding 0x50 takes `'0'..='9'` to the ten
+    /// lowest signed byte values, -128 to -119, and every other byte above them
+    /// (wrapping), so one signed compare finds the rest.
+    #[inline(always)]
+    pub(super) fn non_digits(b: &[u8; 16]) -> u32 {
+        let x = load(b);
+        // SAFETY: SSE2 is on (above); no memory is touched.
+        let mask = unsafe {
+            let shifted = _mm_add_epi8(x, _mm_set1_epi8(0x50));
+            _mm_movemask_epi8(_mm_cmpgt_epi8(shifted, _mm_set1_epi8(-119)))
+        };
+        mask as u32
+    }
+
+    /// The bytes [`super::printable_until_quote`] stops at: a quote, a backslash, a
+    /// control character, or (signed, so negative) a byte from 0x80.
+    #[inline(always)]
+    pub(super) fn stops(b: &[u8; 16]) -> u32 {
+        let x = load(b);
+        // SAFETY: SSE2 is on (above); no memory is touched.
+        let mask = unsafe {
+            let low = _mm_cmplt_epi8(x, _mm_set1_epi8(0x20));
+            let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
+            _mm_movemask_epi8(_mm_or_si128(low, _mm_or_si128(quote, backslash)))
+        };
+        mask as u32
+    }
+}
+
+/// What is left of the input. A slice rather than an index into the whole, so that a
+/// step taking a prefix whose length it has just checked needs no other bounds check.
 struct Cursor<'a> {
-    bytes: &'a [u8],
-    at: usize,
+    rest: &'a [u8],
 }
 
 impl<'a> Cursor<'a> {
@@ -130,22 +200,23 @@ impl<'a> Cursor<'a> {
     /// to a few loads instead of a `memcmp` call: six of these per record.
     #[inline(always)]
     fn literal<const N: usize>(&mut self, lit: &[u8; N]) -> Step<()> {
-        let rest = &self.bytes[self.at..];
-        match rest.first_chunk::<N>() {
-            Some(head) if head == lit => {
-                self.at += N;
+        match self.rest.split_first_chunk::<N>() {
+            Some((head, tail)) if head == lit => {
+                self.rest = tail;
                 Ok(())
             }
             Some(_) => Err(Stop::Other),
-            None if lit.starts_with(rest) => Err(Stop::More),
+            None if lit.starts_with(self.rest) => Err(Stop::More),
             None => Err(Stop::Other),
         }
     }
 
     fn eat(&mut self, b: u8) -> Step<bool> {
-        let next = *self.bytes.get(self.at).ok_or(Stop::More)?;
+        let (&next, tail) = self.rest.split_first().ok_or(Stop::More)?;
         let hit = next == b;
-        self.at += usize::from(hit);
+        if hit {
+            self.rest = tail;
+        }
         Ok(hit)
     }
 
@@ -191,13 +262,14 @@ impl<'a> Cursor<'a> {
     }
 
     /// A sequence number, and whether it is all digits (as the daemon's always are).
+    #[inline(always)]
     fn sequence_string(&mut self) -> Step<(&'a str, bool)> {
-        let rest = &self.bytes[self.at..];
+        let rest = self.rest;
         let n = leading_digits(rest);
-        if n > 0 && rest.get(n) == Some(&b'"') {
-            self.at += n + 1;
+        if let (digits @ [_, ..], [b'"', tail @ ..]) = rest.split_at(n) {
+            self.rest = tail;
             // SAFETY: digits are ASCII.
-            return Ok((unsafe { std::str::from_utf8_unchecked(&rest[..n]) }, true));
+            return Ok((unsafe { std::str::from_utf8_unchecked(digits) }, true));
         }
         Ok((self.text_string()?, false))
     }
@@ -205,54 +277,91 @@ impl<'a> Cursor<'a> {
     /// The bytes up to the next quote, searching from `*scanned` bytes on (see
     /// [`record_at`]): one needle instead of three over what is most of the line.
     fn data_to_quote(&mut self, scanned: &mut usize) -> Step<&'a [u8]> {
-        let rest = &self.bytes[self.at..];
+        let rest = self.rest;
         let from = (*scanned).min(rest.len());
         let Some(i) = memchr::memchr(b'"', &rest[from..]) else {
             *scanned = rest.len();
             return Err(Stop::More);
         };
         let end = from + i;
-        self.at += end + 1;
+        self.rest = &rest[end + 1..];
         Ok(&rest[..end])
     }
 
     /// The bytes of a string whose opening quote is consumed; [`Stop::Other`] if it has an
     /// escape or a raw newline (a streamed line must never run on into the next message).
     fn raw_string(&mut self) -> Step<&'a [u8]> {
-        let rest = &self.bytes[self.at..];
+        let rest = self.rest;
         let end = memchr::memchr3(b'"', b'\\', b'\n', rest).ok_or(Stop::More)?;
         if rest[end] != b'"' {
             return Err(Stop::Other);
         }
-        self.at += end + 1;
+        self.rest = &rest[end + 1..];
         Ok(&rest[..end])
     }
 
     /// A string as text; [`Stop::Other`] if it has an escape, a raw control character
     /// (which JSON forbids: let serde report it) or bytes that are not UTF-8.
+    #[inline(always)]
     fn text_string(&mut self) -> Step<&'a str> {
-        let rest = &self.bytes[self.at..];
+        let rest = self.rest;
         if let Some(end) = printable_until_quote(rest) {
-            self.at += end + 1;
+            self.rest = &rest[end + 1..];
             // SAFETY: every byte before the quote is printable ASCII, so they are UTF-8.
             return Ok(unsafe { std::str::from_utf8_unchecked(&rest[..end]) });
         }
-        // Not all printable ASCII (that was taken above): a control character, or UTF-8.
-        let raw = self.raw_string()?;
+        let (text, rest) = Self::text_string_exact(rest)?;
+        self.rest = rest;
+        Ok(text)
+    }
+
+    /// [`Self::text_string`] for what is not all printable ASCII (that was taken
+    /// already): a control character, or UTF-8. It takes and gives back the rest of the
+    /// input rather than `&mut self`, so that the cursor of the inlined hot path can live
+    /// in registers instead of being stored at every step for this call.
+    #[cold]
+    #[inline(never)]
+    fn text_string_exact(rest: &'a [u8]) -> Step<(&'a str, &'a [u8])> {
+        let mut p = Cursor { rest };
+        let raw = p.raw_string()?;
         if raw.iter().any(|&b| b < 0x20) {
             return Err(Stop::Other);
         }
-        simdutf8::basic::from_utf8(raw).map_err(|_| Stop::Other)
+        let text = simdutf8::basic::from_utf8(raw).map_err(|_| Stop::Other)?;
+        Ok((text, p.rest))
     }
 
     /// `null`, or an integer that fits an `i64`.
+    ///
+    /// Inlined for its common case, an unsigned number of up to 15 digits with the byte
+    /// after it in one 16-byte block (a timestamp, a sub-sequence number): no loop, no
+    /// call. Everything else goes to [`Self::number_exact`], which decides alone what a
+    /// number is; this only takes what it would take, with the same value.
+    #[inline(always)]
     fn optional_number(&mut self) -> Step<Option<i64>> {
-        let rest = &self.bytes[self.at..];
-        if rest.first() == Some(&b'n') {
-            return self.literal(b"null").map(|()| None);
+        if let Some(block) = self.rest.first_chunk::<16>() {
+            let n = digits_in_block(block);
+            if (1..16).contains(&n) && (n == 1 || block[0] != b'0') {
+                self.rest = &self.rest[n..];
+                return Ok(Some(parse_prefix(block, n) as i64));
+            }
         }
-        let negative = self.eat(b'-')?;
-        let rest = &self.bytes[self.at..];
+        let (number, rest) = Self::number_exact(self.rest)?;
+        self.rest = rest;
+        Ok(number)
+    }
+
+    /// [`Self::optional_number`] in full. Like [`Self::text_string_exact`], it takes and
+    /// gives back the rest of the input, not `&mut self`.
+    #[cold]
+    #[inline(never)]
+    fn number_exact(rest: &'a [u8]) -> Step<(Option<i64>, &'a [u8])> {
+        let mut p = Cursor { rest };
+        if p.rest.first() == Some(&b'n') {
+            return p.literal(b"null").map(|()| (None, p.rest));
+        }
+        let negative = p.eat(b'-')?;
+        let rest = p.rest;
         let digits = leading_digits(rest);
         // A number is never the last thing in a line: running out means "read more".
         if digits == rest.len() {
@@ -263,13 +372,81 @@ impl<'a> Cursor<'a> {
             return Err(Stop::Other);
         }
         let n = parse_digits(&rest[..digits]) as i64;
-        self.at += digits;
-        Ok(Some(if negative { -n } else { n }))
+        Ok((Some(if negative { -n } else { n }), &rest[digits..]))
     }
 }
 
-/// How many ASCII digits `b` starts with; eight bytes at a time.
+/// How many ASCII digits (0 to 16) `block` starts with.
+#[inline(always)]
+fn digits_in_block(block: &[u8; 16]) -> usize {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        // The bit above the mask's sixteen stops the count at 16.
+        (sse2::non_digits(block) | 1 << 16).trailing_zeros() as usize
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    leading_digits_swar(block)
+}
+
+/// The value of the first `n` (1 to 16) bytes of `block`, which are ASCII digits.
+///
+/// Branch-light: the digits are shifted to the top of a word (or two), so the bytes after
+/// them fall out and zeros come in ahead of them, and the word is parsed as eight digits.
+/// A borrow in the subtraction only moves up from a byte below `'0'`, and such bytes come
+/// after the digits, so it falls out with them.
+#[inline(always)]
+fn parse_prefix(block: &[u8; 16], n: usize) -> u64 {
+    debug_assert!((1..=16).contains(&n));
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let (high, low) = block.split_at(8);
+    let high = u64::from_le_bytes(high.try_into().unwrap_or_default()).wrapping_sub(ZEROS);
+    match n {
+        // One digit, as the sub-sequence number of every record not from an aggregate
+        // has: no multiplies.
+        1 => high & 0xFF,
+        2..=8 => eight(high << (8 * (8 - n))),
+        _ => {
+            let low = u64::from_le_bytes(low.try_into().unwrap_or_default()).wrapping_sub(ZEROS);
+            eight(high) * POW10[n - 8] + eight(low << (8 * (16 - n)))
+        }
+    }
+}
+
+/// Powers of ten up to eight digits.
+const POW10: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// How many ASCII digits `b` starts with; sixteen bytes a step where SSE2 is baseline.
+#[inline(always)]
 fn leading_digits(b: &[u8]) -> usize {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        let mut rest = b;
+        while let Some((block, tail)) = rest.split_first_chunk::<16>() {
+            let stops = sse2::non_digits(block);
+            if stops != 0 {
+                return b.len() - rest.len() + stops.trailing_zeros() as usize;
+            }
+            rest = tail;
+        }
+        b.len() - rest.len() + leading_digits_swar(rest)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    leading_digits_swar(b)
+}
+
+/// [`leading_digits`] eight bytes at a time: for other targets, and for the last few
+/// bytes of `b` on x86_64.
+fn leading_digits_swar(b: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut words = b.chunks_exact(8);
@@ -293,17 +470,6 @@ fn leading_digits(b: &[u8]) -> usize {
 
 /// The value of 1 to 18 ASCII digits.
 fn parse_digits(d: &[u8]) -> u64 {
-    const POW10: [u64; 9] = [
-        1,
-        10,
-        100,
-        1_000,
-        10_000,
-        100_000,
-        1_000_000,
-        10_000_000,
-        100_000_000,
-    ];
     match d.len() {
         8 => parse_eight(d.try_into().unwrap_or_default()),
         // Two overlapping groups of eight. The second's leading digits, which the first
@@ -323,13 +489,20 @@ fn parse_digits(d: &[u8]) -> u64 {
     }
 }
 
-/// The value of eight ASCII digits, most significant first, in a few multiplies: pairs,
-/// then groups of four, then all eight.
+/// The value of eight ASCII digits, most significant first.
 fn parse_eight(d: [u8; 8]) -> u64 {
-    let v = u64::from_le_bytes(d).wrapping_sub(0x3030_3030_3030_3030);
-    let v = (v * 10 + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
-    let v = (v * 100 + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
-    (v * 10_000 + (v >> 32)) & 0xFFFF_FFFF
+    eight(u64::from_le_bytes(d).wrapping_sub(0x3030_3030_3030_3030))
+}
+
+/// The value of eight decimal digit values (0 to 9), one a byte, the most significant in
+/// the lowest byte, in a few multiplies: pairs, then groups of four, then all eight.
+#[inline(always)]
+fn eight(v: u64) -> u64 {
+    // Each step is `v * k + (v >> s)` as one multiply (by `k << s | 1`) and a shift: the
+    // product's bits lost above 64 only reach bytes the mask (or the final shift) drops.
+    let v = (v.wrapping_mul(10 << 8 | 1) >> 8) & 0x00FF_00FF_00FF_00FF;
+    let v = (v.wrapping_mul(100 << 16 | 1) >> 16) & 0x0000_FFFF_0000_FFFF;
+    v.wrapping_mul(10_000 << 32 | 1) >> 32
 }
 
 #[cfg(test)]
@@ -514,5 +687,296 @@ mod tests {
         let mut bad = line(std::slice::from_ref(&r), "0").into_bytes();
         bad.insert(bad.len() - 3, 0xff);
         assert!(process_records(&bad).is_none());
+    }
+
+    /// A small deterministic generator (xorshift), so the randomised tests need no crate
+    /// and fail the same way every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// `optional_number` on `bytes`: its result and how many bytes it took.
+    fn number(bytes: &[u8]) -> (Step<Option<i64>>, usize) {
+        let mut p = Cursor { rest: bytes };
+        let got = p.optional_number();
+        (got, bytes.len() - p.rest.len())
+    }
+
+    /// What `optional_number` means, written plainly: `null`, or an optional minus and 1
+    /// to 18 digits without leading zeros, which must not reach the end of `bytes`.
+    fn number_reference(bytes: &[u8]) -> (Step<Option<i64>>, usize) {
+        if bytes.first() == Some(&b'n') {
+            return match bytes.get(..4) {
+                Some(b"null") => (Ok(None), 4),
+                None if b"null".starts_with(bytes) => (Err(Stop::More), 0),
+                _ => (Err(Stop::Other), 0),
+            };
+        }
+        let sign = usize::from(bytes.first() == Some(&b'-'));
+        let digits = bytes[sign..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        if sign + digits == bytes.len() {
+            return (Err(Stop::More), 0);
+        }
+        if digits == 0 || digits > 18 || (digits > 1 && bytes[sign] == b'0') {
+            return (Err(Stop::Other), 0);
+        }
+        let text = std::str::from_utf8(&bytes[..sign + digits]).unwrap();
+        (Ok(Some(text.parse().unwrap())), sign + digits)
+    }
+
+    /// Checks `optional_number` against the reference and against the exact path alone
+    /// (what it did before it had a fast path), on `bytes` and on every cut of it.
+    fn check_number(bytes: &[u8]) {
+        for end in 0..=bytes.len() {
+            let b = &bytes[..end];
+            let got = number(b);
+            let want = number_reference(b);
+            // Where it fails, how far it got does not matter.
+            let same = match (got, want) {
+                ((Ok(g), gn), (Ok(w), wn)) => g == w && gn == wn,
+                ((g, _), (w, _)) => g == w,
+            };
+            assert!(same, "{:?}: got {got:?}, want {want:?}", b.escape_ascii());
+            let exact = Cursor::number_exact(b).map(|(n, rest)| (n, b.len() - rest.len()));
+            assert_eq!(
+                got.0.map(|n| (n, got.1)),
+                exact,
+                "fast and exact paths differ on {:?}",
+                b.escape_ascii()
+            );
+        }
+    }
+
+    #[test]
+    fn digit_and_stop_masks_classify_every_byte_at_every_position() {
+        for byte in 0..=u8::MAX {
+            for at in 0..16 {
+                let mut block = [b'7'; 16];
+                block[at] = byte;
+                let want = if byte.is_ascii_digit() { 16 } else { at };
+                assert_eq!(digits_in_block(&block), want, "{byte:#x} at {at}");
+                assert_eq!(leading_digits_swar(&block), want, "{byte:#x} at {at}");
+                for len in [at + 1, 16, 40] {
+                    let mut long = vec![b'7'; len];
+                    long[at] = byte;
+                    let want = if byte.is_ascii_digit() { len } else { at };
+                    assert_eq!(leading_digits(&long), want, "{byte:#x} at {at} of {len}");
+                }
+
+                let mut text = [b'k'; 40];
+                text[at] = byte;
+                text[39] = b'"';
+                let want = match byte {
+                    b'"' => Some(at),
+                    b'\\' | 0..=0x1f | 0x80.. => None,
+                    _ => Some(39),
+                };
+                assert_eq!(printable_until_quote(&text), want, "{byte:#x} at {at}");
+                assert_eq!(printable_until_quote_swar(&text), want, "{byte:#x} at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_of_every_length_before_every_kind_of_byte() {
+        // Bytes after a number: JSON that may follow it, bytes just below and above the
+        // digits, high bytes (negative as signed), and the ones that make it not a number.
+        let after: &[u8] = &[
+            b',', b'}', b']', b'"', b' ', b'\n', b'.', b'e', b'E', b'/', b':', b'-', b'+', b'n',
+            b'a', 0x00, 0x1f, 0x7f, 0x80, 0xb0, 0xb9, 0xff,
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for len in 1..=20 {
+            // All nines, a one and zeros, a leading zero, and random digits.
+            let mut shapes = vec![
+                "9".repeat(len),
+                format!("1{}", "0".repeat(len - 1)),
+                format!("0{}", "5".repeat(len - 1)),
+            ];
+            for _ in 0..8 {
+                let mut d: String = (0..len)
+                    .map(|_| char::from(b'0' + rng.below(10) as u8))
+                    .collect();
+                if len > 1 && d.starts_with('0') {
+                    d.replace_range(..1, "3");
+                }
+                shapes.push(d);
+            }
+            for digits in &shapes {
+                for sign in ["", "-"] {
+                    for &next in after {
+                        // A short tail leaves the number to the exact path; a long one lets
+                        // the fast path take it.
+                        for tail in [&b""[..], b",\"subSequenceNumber\":0"] {
+                            let mut bytes = format!("{sign}{digits}").into_bytes();
+                            bytes.push(next);
+                            bytes.extend_from_slice(tail);
+                            check_number(&bytes);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_at_the_edges_are_exact() {
+        let cases = [
+            "0",
+            "00",
+            "01",
+            "-0",
+            "-01",
+            "7",
+            "10",
+            "99999999",
+            "100000000",
+            "1700000000000",
+            "999999999999999",
+            "1000000000000000",
+            "9999999999999999",
+            "99999999999999999",
+            "999999999999999999",
+            "-999999999999999999",
+            "1000000000000000000",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "18446744073709551615",
+            "null",
+            "nul",
+            "nulL",
+            "-null",
+            "--1",
+            "-",
+            "",
+        ];
+        for case in cases {
+            for tail in [
+                "",
+                ",",
+                "}",
+                ",\"subSequenceNumber\":0,\"action\":\"record\"}",
+            ] {
+                check_number(format!("{case}{tail}").as_bytes());
+            }
+        }
+        let mut p = Cursor {
+            rest: b"1700000000123,\"subSequenceNumber\":0",
+        };
+        assert_eq!(p.optional_number(), Ok(Some(1_700_000_000_123)));
+        assert_eq!(p.rest, b",\"subSequenceNumber\":0");
+    }
+
+    #[test]
+    fn random_bytes_parse_as_numbers_exactly() {
+        let alphabet = b"0123456789000-n,\"}./:\x80\xff";
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        for _ in 0..20_000 {
+            let len = rng.below(40);
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| alphabet[rng.below(alphabet.len())])
+                .collect();
+            check_number(&bytes);
+        }
+    }
+
+    #[test]
+    fn prefixes_of_a_block_parse_exactly() {
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        for n in 1..=16 {
+            for round in 0..200 {
+                let mut block = [0u8; 16];
+                for (i, b) in block.iter_mut().enumerate() {
+                    *b = match (round, i < n) {
+                        (0, true) => b'9',
+                        (1, true) => b'0',
+                        (_, true) => b'0' + rng.below(10) as u8,
+                        // Whatever follows, including bytes below '0' that borrow.
+                        (_, false) => rng.below(256) as u8,
+                    };
+                }
+                let text = std::str::from_utf8(&block[..n]).unwrap();
+                assert_eq!(
+                    parse_prefix(&block, n),
+                    text.parse::<u64>().unwrap(),
+                    "{:?}",
+                    block.escape_ascii()
+                );
+            }
+        }
+    }
+
+    /// `sequence_string` on `bytes`: the text, whether it is all digits, and how many
+    /// bytes it took.
+    fn sequence(bytes: &[u8]) -> Step<(String, bool, usize)> {
+        let mut p = Cursor { rest: bytes };
+        let (s, digits) = p.sequence_string()?;
+        Ok((s.to_string(), digits, bytes.len() - p.rest.len()))
+    }
+
+    /// What `sequence_string` means, written plainly: a JSON string without escapes or
+    /// raw control characters, and whether it is one or more digits.
+    fn sequence_reference(bytes: &[u8]) -> Step<(String, bool, usize)> {
+        let end = bytes
+            .iter()
+            .position(|c| matches!(c, b'"' | b'\\' | b'\n'))
+            .ok_or(Stop::More)?;
+        if bytes[end] != b'"' || bytes[..end].iter().any(|&c| c < 0x20) {
+            return Err(Stop::Other);
+        }
+        let text = std::str::from_utf8(&bytes[..end]).map_err(|_| Stop::Other)?;
+        let digits = !text.is_empty() && text.bytes().all(|c| c.is_ascii_digit());
+        Ok((text.to_string(), digits, end + 1))
+    }
+
+    #[test]
+    fn sequence_numbers_of_every_length_with_a_bad_byte_anywhere() {
+        let after = b",\"approximateArrivalTimestamp\":1700000000000";
+        let bad: &[u8] = &[
+            b'/', b':', b'a', b' ', b'-', b'"', b'\\', b'\n', 0x00, 0x1f, 0x7f, 0x80, 0xc3, 0xff,
+        ];
+        let mut rng = Rng(0x0bad_5eed_0bad_5eed);
+        for len in 1..=80 {
+            let digits: Vec<u8> = (0..len).map(|_| b'0' + rng.below(10) as u8).collect();
+            let mut whole = digits.clone();
+            whole.push(b'"');
+            whole.extend_from_slice(after);
+            for end in 0..=whole.len() {
+                let b = &whole[..end];
+                assert_eq!(sequence(b), sequence_reference(b), "{:?}", b.escape_ascii());
+            }
+            assert_eq!(
+                sequence(&whole),
+                Ok((String::from_utf8(digits.clone()).unwrap(), true, len + 1))
+            );
+            for at in 0..len {
+                for &byte in bad {
+                    let mut b = whole.clone();
+                    b[at] = byte;
+                    assert_eq!(
+                        sequence(&b),
+                        sequence_reference(&b),
+                        "{byte:#x} at {at} of {len}"
+                    );
+                    // Cut just after the bad byte too: the string may not be over.
+                    let cut = &b[..at + 1];
+                    assert_eq!(sequence(cut), sequence_reference(cut), "{byte:#x} at {at}");
+                }
+            }
+        }
     }
 }
