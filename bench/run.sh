@@ -3,7 +3,7 @@
 # I/O floor, over real pipes, with a driver that plays the MultiLangDaemon.
 #
 #   bench/run.sh [--quick] [--runs N] [--python-runs N] [--workloads 200B,1MB,...]
-#                [--write-chunk BYTES] [--no-build]
+#                [--write-chunk BYTES] [--no-build] [--no-stage]
 #
 # Installs what it needs (a venv with amazon_kclpy and matplotlib under
 # .local/bench/), builds the driver, the floor and record_processor (release),
@@ -14,6 +14,8 @@
 # bench/cpu_per_record.png (a --quick run writes its plot to bench/results/).
 # --write-chunk: how the driver writes to the child's stdin: 8192 (default) as the
 # daemon's BufferedWriter does, or 0 for each message in one write.
+# Then (unless --no-stage) the stage benchmark: decoding and writing without the pipe,
+# ours against amazon_kclpy's, on 200 B and 1 MB records (bench/stage.py).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,6 +32,7 @@ PYTHON_RUNS=5
 WORKLOADS=""
 BUILD=1
 WRITE_CHUNK=8192
+STAGE=1
 while [ "$#" -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -38,7 +41,8 @@ while [ "$#" -gt 0 ]; do
     --workloads) WORKLOADS="$2"; shift ;;
     --write-chunk) WRITE_CHUNK="$2"; shift ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --no-stage) STAGE=0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -97,6 +101,7 @@ log "python processor uses $KCLPY_INSTALLED"
 # ------------------------------------------------------------------ builds
 DRIVER="$STATE/target/release/kcl-bench-driver"
 FLOOR="$STATE/target/release/kcl-bench-floor"
+STAGE_BIN="$STATE/target/release/kcl-bench-stage"
 RP="$ROOT/target/ship/record_processor"   # the statically linked binary the image ships
 if [ "$BUILD" = 1 ]; then
   log "building the driver and the floor"
@@ -156,3 +161,23 @@ if [ "$QUICK" = 0 ] && [ -z "$WORKLOADS" ] && [ "$WRITE_CHUNK" = 8192 ]; then pl
   --git "$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
 cp "$out" "$RESULTS/latest-runs.json"
 log "results: $out, plot: $plot"
+
+# ------------------------------------------------------------------ stage
+# Decoding and writing without the pipe (issue 5's 1 GB/s target names exactly that): the
+# run loop in-process over a workload already in memory, against amazon_kclpy's parsing and
+# logging doing the same; see bench/stage.py.
+if [ "$STAGE" = 1 ]; then
+  stage_dir="$STATE/stage"
+  rm -rf "$stage_dir"
+  mkdir -p "$stage_dir"
+  stage_workloads="200B,1MB"
+  "$DRIVER" --dump "$stage_dir" --workloads "$stage_workloads" >/dev/null
+  stage_out="$RESULTS/stage-$mode-$stamp.json"
+  log "stage benchmark (no pipe): $stage_workloads"
+  stage_runs=()
+  if [ "$QUICK" = 1 ]; then stage_runs=(--runs 3 --python-runs 1); fi
+  "$PY" "$BENCH/stage.py" --dump-dir "$stage_dir" --rust "$STAGE_BIN" --python "$PY" \
+    --workloads "$stage_workloads" --out "$stage_out" "${stage_runs[@]}"
+  rm -rf "$stage_dir"
+  log "stage results: $stage_out"
+fi

@@ -11,6 +11,9 @@
 //!   kcl-bench-driver [--quick] [--runs N] [--runs-of NAME=N] [--workloads a,b,..] [--out FILE]
 //!                    [--tmp-root DIR] [--timeout-s S] [--write-chunk BYTES]
 //!                    --proc NAME=COMMAND LINE [--proc ...]
+//!   kcl-bench-driver --dump DIR [--quick] [--workloads a,b,..]
+//!     writes each workload's initialize and processRecords lines to DIR/<name>.jsonl
+//!     (the input of bench/stage.py) and one JSON summary line per workload to stdout
 //! The command line is split on runs of spaces (like the daemon's
 //! ProcessBuilder); `{tmp}` is replaced by a fresh per-run directory, which
 //! is measured (bytes written) and deleted after the run.
@@ -479,7 +482,7 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: kcl-bench-driver [--quick] [--runs N] [--workloads a,b] [--out FILE] [--tmp-root DIR] [--timeout-s S] [--write-chunk BYTES] [--runs-of NAME=N] --proc NAME=CMD ..."
+        "usage: kcl-bench-driver [--quick] [--runs N] [--workloads a,b] [--out FILE] [--tmp-root DIR] [--timeout-s S] [--write-chunk BYTES] [--runs-of NAME=N] --proc NAME=CMD ... | --dump DIR [--quick] [--workloads a,b]"
     );
     std::process::exit(2);
 }
@@ -494,6 +497,8 @@ fn main() {
     let mut procs: Vec<Proc> = Vec::new();
     // A processor that may run fewer rounds than the others (Python takes minutes).
     let mut caps: Vec<(String, usize)> = Vec::new();
+    // Only write each workload's messages to DIR/<workload>.jsonl, for bench/stage.py.
+    let mut dump: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -507,11 +512,9 @@ fn main() {
             "--runs-of" => {
                 let spec = args.next().unwrap_or_else(|| usage());
                 let (name, n) = spec.split_once('=').unwrap_or_else(|| usage());
-                caps.push((
-                    name.to_string(),
-                    n.parse().ok().unwrap_or_else(|| usage()),
-                ));
+                caps.push((name.to_string(), n.parse().ok().unwrap_or_else(|| usage())));
             }
+            "--dump" => dump = Some(args.next().map(PathBuf::from).unwrap_or_else(|| usage())),
             "--out" => out = args.next().map(PathBuf::from),
             "--tmp-root" => tmp_root = args.next().map(PathBuf::from).unwrap_or_else(|| usage()),
             "--write-chunk" => WRITE_CHUNK.store(
@@ -545,6 +548,28 @@ fn main() {
             }
             _ => usage(),
         }
+    }
+    if let Some(dir) = &dump {
+        std::fs::create_dir_all(dir).expect("create the dump directory");
+        for w in workloads(quick) {
+            if only
+                .as_ref()
+                .is_some_and(|o| !o.iter().any(|n| n == w.name))
+            {
+                continue;
+            }
+            let msgs = generate(&w);
+            let path = dir.join(format!("{}.jsonl", w.name));
+            let mut text = msgs.initialize.clone();
+            text.extend(msgs.batches.iter().map(String::as_str));
+            std::fs::write(&path, text).expect("write the dump");
+            println!(
+                "{}",
+                json!({"workload": w.name, "path": path, "records": msgs.records,
+                       "data_bytes": msgs.data_bytes, "wire_bytes": msgs.wire_bytes})
+            );
+        }
+        return;
     }
     if procs.is_empty() {
         usage();
