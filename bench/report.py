@@ -137,13 +137,18 @@ def targets(rows, name="rust"):
         met = value <= limit if le else value >= limit
         res.append({"target": desc, "value": value, "limit": limit, "unit": unit, "met": met})
 
-    add("CPU per record, 200 B records logged (us)", r200.get("cpu_us_per_record"), 0.6, "us")
-    add("peak RSS per child, 200 B records, 10k/batch (MB)", r200.get("vm_hwm_kb"), 3.0, "MB")
     r200b = by.get((name, "200B-b500"), {})
+    rkpl = by.get((name, "kpl200B"), {})
+    add("CPU per record, 200 B records logged (us)", r200.get("cpu_us_per_record"), 0.6, "us")
+    add("  the same, 500-record batches (us)", r200b.get("cpu_us_per_record"), 0.6, "us")
+    add("  the same, KPL-style batches (us)", rkpl.get("cpu_us_per_record"), 0.6, "us")
+    add("peak RSS per child, 200 B records, 10k/batch (MB)", r200.get("vm_hwm_kb"), 3.0, "MB")
     add("peak RSS per child, 200 B records, 500/batch (MB)", r200b.get("vm_hwm_kb"), 3.0, "MB")
     add("spawn to first status (ms)", r200.get("spawn_to_first_status_ms"), 3.0, "ms")
-    add("1 MB records decoded+written, wall (MB/s, 1 GB/s = 1000)", r1m.get("data_mb_per_s"), 1000.0, "MB/s", le=False)
-    add("1 MB records decoded+written per CPU-second of the child (MB/s)", r1m.get("data_mb_per_cpu_s"), 1000.0, "MB/s", le=False)
+    # The target names decoding and writing, which bench/stage.py measures on its own; these
+    # whole-process figures also hold the pipe read (see BENCHMARKS.md, "How we read the 1 MB target").
+    add("1 MB records, whole process incl. the pipe, wall (MB/s)", r1m.get("data_mb_per_s"), 1000.0, "MB/s", le=False)
+    add("1 MB records, whole process incl. the pipe, per CPU-s (MB/s)", r1m.get("data_mb_per_cpu_s"), 1000.0, "MB/s", le=False)
     return res
 
 

@@ -71,6 +71,11 @@ def main():
         ratio = row[3] / rust[3]
         print(f"| {w} | {name} | {row[2]} | {row[3]:.3g} | {row[4]:.3g} | {row[5]:.3g} | "
               f"{row[6]:,.0f} ({row[7]:,.0f}-{row[8]:,.0f}) | {ratio:.1f}x |")
+    mb = next((r for r in rows if r[0] == "1MB" and r[1] == "rust"), None)
+    if mb:
+        verdict = "MET" if mb[6] >= 1000 else "MISSED"
+        print(f"\nissue 5's 1 MB target, decoding and writing (no pipe): {mb[6]:,.0f} MB per CPU-second "
+              f"(median; lowest run {mb[7]:,.0f}) (limit 1,000) {verdict}")
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)
