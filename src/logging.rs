@@ -433,6 +433,45 @@ impl Utf8 {
     }
 }
 
+/// Where a search or copy of text stops, 64 bytes at a time: at a byte to escape, or (its
+/// sign bit) one that is not ASCII.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Stops {
+    top: std::arch::x86_64::__m512i,
+    one: std::arch::x86_64::__m512i,
+    two: std::arch::x86_64::__m512i,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Stops {
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn new(escaping: Escaping) -> Self {
+        use std::arch::x86_64::_mm512_set1_epi8;
+        let also = match escaping {
+            Escaping::Text => [0x7f, 0x7f],
+            Escaping::Json => [b'"', b'\\'],
+        };
+        Self {
+            top: _mm512_set1_epi8(0x1f),
+            one: _mm512_set1_epi8(also[0] as i8),
+            two: _mm512_set1_epi8(also[1] as i8),
+        }
+    }
+
+    /// The stops among the 64 bytes of `x`, as a bit mask.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn of(self, x: std::arch::x86_64::__m512i) -> u64 {
+        use std::arch::x86_64::{
+            _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_movepi8_mask,
+        };
+        _mm512_cmple_epu8_mask(x, self.top)
+            | _mm512_cmpeq_epi8_mask(x, self.one)
+            | _mm512_cmpeq_epi8_mask(x, self.two)
+            | _mm512_movepi8_mask(x)
+    }
+}
+
 /// The index of the first byte of `s` to escape or not ASCII, 64 bytes a step.
 ///
 /// # Safety
@@ -440,28 +479,13 @@ impl Utf8 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,bmi1")]
 unsafe fn first_stop_avx512(s: &[u8], escaping: Escaping) -> Option<usize> {
-    use std::arch::x86_64::{
-        _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_loadu_si512,
-        _mm512_maskz_loadu_epi8, _mm512_movepi8_mask, _mm512_set1_epi8,
-    };
-    let also = match escaping {
-        Escaping::Text => [0x7f, 0x7f],
-        Escaping::Json => [b'"', b'\\'],
-    };
-    let top = _mm512_set1_epi8(0x1f);
-    let one = _mm512_set1_epi8(also[0] as i8);
-    let two = _mm512_set1_epi8(also[1] as i8);
-    let stops = |x| {
-        _mm512_cmple_epu8_mask(x, top)
-            | _mm512_cmpeq_epi8_mask(x, one)
-            | _mm512_cmpeq_epi8_mask(x, two)
-            | _mm512_movepi8_mask(x)
-    };
+    use std::arch::x86_64::{_mm512_loadu_si512, _mm512_maskz_loadu_epi8};
+    let stops = Stops::new(escaping);
     let mut i = 0;
     while i + 64 <= s.len() {
         // SAFETY: 64 bytes from `i` are inside `s`.
         let x = unsafe { _mm512_loadu_si512(s.as_ptr().add(i).cast()) };
-        let hit = stops(x);
+        let hit = stops.of(x);
         if hit != 0 {
             return Some(i + hit.trailing_zeros() as usize);
         }
@@ -470,7 +494,7 @@ unsafe fn first_stop_avx512(s: &[u8], escaping: Escaping) -> Option<usize> {
     let here = (1u64 << (s.len() - i)) - 1;
     // SAFETY: the mask limits the load to the bytes of `s` from `i`.
     let x = unsafe { _mm512_maskz_loadu_epi8(here, s.as_ptr().add(i).cast::<i8>()) };
-    let hit = stops(x) & here;
+    let hit = stops.of(x) & here;
     (hit != 0).then(|| i + hit.trailing_zeros() as usize)
 }
 
@@ -861,17 +885,8 @@ unsafe fn clean_prefix_avx2(b: &[u8], also: [u8; 2]) -> usize {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,bmi1")]
 unsafe fn copy_ascii_escaped_avx512(out: &mut Vec<u8>, s: &[u8], escaping: Escaping) -> usize {
-    use std::arch::x86_64::{
-        _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_mask_storeu_epi8,
-        _mm512_maskz_loadu_epi8, _mm512_movepi8_mask, _mm512_set1_epi8,
-    };
-    let also = match escaping {
-        Escaping::Text => [0x7f, 0x7f],
-        Escaping::Json => [b'"', b'\\'],
-    };
-    let top = _mm512_set1_epi8(0x1f);
-    let one = _mm512_set1_epi8(also[0] as i8);
-    let two = _mm512_set1_epi8(also[1] as i8);
+    use std::arch::x86_64::{_mm512_mask_storeu_epi8, _mm512_maskz_loadu_epi8};
+    let stops = Stops::new(escaping);
     // Room for the rest of `s` copied as it is; only an escape, which is longer than the byte
     // it stands for, can need more.
     out.reserve(s.len());
@@ -886,12 +901,7 @@ unsafe fn copy_ascii_escaped_avx512(out: &mut Vec<u8>, s: &[u8], escaping: Escap
         };
         // SAFETY: the mask limits the load to the `left` bytes of `s` from `i`.
         let x = unsafe { _mm512_maskz_loadu_epi8(here, s.as_ptr().add(i).cast::<i8>()) };
-        // Bytes to escape, and (their sign bit) bytes that are not ASCII.
-        let stop = (_mm512_cmple_epu8_mask(x, top)
-            | _mm512_cmpeq_epi8_mask(x, one)
-            | _mm512_cmpeq_epi8_mask(x, two)
-            | _mm512_movepi8_mask(x))
-            & here;
+        let stop = stops.of(x) & here;
         // Everything before the first stop, or the whole step if there is none.
         let clean = here & stop.wrapping_sub(1) & !stop;
         // SAFETY: `out` has room for what is left of `s` after `written` (kept below), and
