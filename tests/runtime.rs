@@ -67,6 +67,14 @@ impl Recorder {
         }
     }
 
+    /// The records of the batch recorded as call `i` (call 0 is `initialize`).
+    fn batch(&self, i: usize) -> &[Rec] {
+        match &self.calls[i] {
+            Call::Batch(recs, _) => recs,
+            other => panic!("call {i} is {other:?}, not a batch"),
+        }
+    }
+
     fn act(&mut self, act: &Act, cp: &mut Checkpointer<'_>) -> Result<(), BoxError> {
         let mut note = |r: Result<(), CheckpointError>| {
             self.calls
@@ -357,9 +365,7 @@ fn non_utf8_and_kpl_records_reach_the_processor_intact() {
     let mut p = Recorder::new(Act::CheckpointAt("21", 2), Act::Nothing);
     let (result, out) = drive(&input, &mut p);
     result.unwrap();
-    let Call::Batch(recs, _) = &p.calls[1] else {
-        panic!()
-    };
+    let recs = p.batch(1);
     assert_eq!(recs[0].0, [0x00, 0xff, 0x0a, 0x0d]);
     assert_eq!(String::from_utf8(recs[1].0.clone()).unwrap(), "✓ à");
     assert_eq!(recs.iter().map(|r| r.3).collect::<Vec<_>>(), [0, 0, 1, 2]);
@@ -518,9 +524,7 @@ fn ten_megabyte_lines() {
     let mut p = Recorder::new(Act::Nothing, Act::Nothing);
     let (result, out) = drive(&input, &mut p);
     result.unwrap();
-    let Call::Batch(recs, _) = &p.calls[1] else {
-        panic!()
-    };
+    let recs = p.batch(1);
     assert!(recs[0].0 == data, "10 MB record decoded intact");
     assert_eq!(lines(&out).len(), 2);
 }
@@ -931,9 +935,7 @@ mod streaming {
         let (result, out) = drive(&input, &mut p);
         result.unwrap();
         assert_eq!(lines(&out).len(), 2);
-        let Call::Batch(recs, _) = &p.calls[1] else {
-            panic!()
-        };
+        let recs = p.batch(1);
         assert_eq!(recs[1].1, "p\u{fffd}k");
     }
 
@@ -1012,9 +1014,7 @@ mod streaming {
         let (result, out) = drive(&input, &mut p);
         result.unwrap();
         assert_eq!(lines(&out).len(), 2);
-        let Call::Batch(recs, _) = &p.calls[1] else {
-            panic!()
-        };
+        let recs = p.batch(1);
         assert_eq!(recs.len(), 3);
         assert!(recs.iter().all(|r| r.0 == data));
         assert_eq!(recs[1].1, "p\"k");
@@ -1058,9 +1058,7 @@ mod streaming {
         let (result, out) = drive(&input, &mut p);
         result.unwrap();
         assert_eq!(lines(&out).len(), 3);
-        let Call::Batch(recs, _) = &p.calls[1] else {
-            panic!()
-        };
+        let recs = p.batch(1);
         assert_eq!(recs.len(), 2001);
         assert_eq!(recs[777].0, big);
         assert_eq!(recs[2000].0, b"record 1999");
