@@ -222,29 +222,27 @@ impl Inner {
 
     /// Writes one line of at least [`DIRECT_BYTES`], `prefix` then `text` escaped, after the
     /// pending lines. The line goes out in one `writev`, from its pieces where there are few
-    /// enough of them, else from a copy.
-    fn write_large(&mut self, prefix: &[u8], text: &str, escaping: Escaping) -> io::Result<()> {
-        self.write_large_checking(prefix, text.as_bytes(), escaping, Utf8::Known)
-            .map(|_| ())
-    }
-
-    /// [`Inner::write_large`] for bytes that may not be UTF-8: returns `Ok(false)`, writing
-    /// nothing of the line, if they are not. The check rides on the search for bytes to
-    /// escape where the CPU has AVX-512BW (one pass over ASCII text instead of two).
-    fn write_large_if_text(
+    /// enough of them, else from a copy. Unless `known_utf8`, returns `Ok(false)`, writing
+    /// nothing of the line, if `text` is not UTF-8: the check rides on the search for bytes
+    /// to escape where the CPU has AVX-512BW (one pass over ASCII text instead of two).
+    fn write_large(
         &mut self,
         prefix: &[u8],
-        bytes: &[u8],
+        text: &[u8],
         escaping: Escaping,
+        known_utf8: bool,
     ) -> io::Result<bool> {
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("bmi1") {
-            return self.write_large_checking(prefix, bytes, escaping, Utf8::AsciiSoFar);
+        if known_utf8 {
+            return self.write_large_checking(prefix, text, escaping, Utf8::Known);
         }
-        if simdutf8::basic::from_utf8(bytes).is_err() {
+        #[cfg(target_arch = "x86_64")]
+        if avx512_text() {
+            return self.write_large_checking(prefix, text, escaping, Utf8::AsciiSoFar);
+        }
+        if simdutf8::basic::from_utf8(text).is_err() {
             return Ok(false);
         }
-        self.write_large_checking(prefix, bytes, escaping, Utf8::Known)
+        self.write_large_checking(prefix, text, escaping, Utf8::Known)
     }
 
     /// `write_large` with the UTF-8 check in `utf8`'s state; `Utf8::AsciiSoFar` needs
@@ -433,6 +431,13 @@ impl Utf8 {
     }
 }
 
+/// Whether the CPU has what the AVX-512 text functions below need (AVX-512F, AVX-512BW,
+/// BMI1; AVX-512BW implies AVX-512F).
+#[cfg(target_arch = "x86_64")]
+fn avx512_text() -> bool {
+    std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("bmi1")
+}
+
 /// Where a search or copy of text stops, 64 bytes at a time: at a byte to escape, or (its
 /// sign bit) one that is not ASCII.
 #[cfg(target_arch = "x86_64")]
@@ -532,22 +537,7 @@ impl InfoLines {
 
     /// Writes one INFO line with `text` as its message.
     pub fn info(&mut self, text: &str) -> io::Result<()> {
-        if !self.enabled {
-            return Ok(());
-        }
-        if self.until_stamp == 0 {
-            self.restamp();
-            self.until_stamp = Self::STAMP_EVERY;
-        }
-        self.until_stamp -= 1;
-        if text.len() >= DIRECT_BYTES {
-            let mut inner = self.log.lock();
-            inner.take_lines(&mut self.gathered);
-            return inner.write_large(&self.prefix, text, self.escaping);
-        }
-        self.gathered.extend_from_slice(&self.prefix);
-        self.escaping.end_line(&mut self.gathered, text.as_bytes());
-        self.publish_if_full()
+        self.line(text.as_bytes(), true).map(|_| ())
     }
 
     /// Hands the lines gathered so far to the [`LogFile`], which writes them if that makes
@@ -574,6 +564,12 @@ impl InfoLines {
     /// where checking with `std::str::from_utf8` and then calling [`InfoLines::info`] reads it
     /// three times (validate, find what to escape, copy).
     pub fn info_if_text(&mut self, bytes: &[u8]) -> io::Result<bool> {
+        self.line(bytes, false)
+    }
+
+    /// One line with `bytes` as its message, checked for UTF-8 unless `known_utf8`; `false`
+    /// if it was not written because they are not UTF-8.
+    fn line(&mut self, bytes: &[u8], known_utf8: bool) -> io::Result<bool> {
         if !self.enabled {
             return Ok(true);
         }
@@ -584,13 +580,15 @@ impl InfoLines {
         if bytes.len() >= DIRECT_BYTES {
             let mut inner = self.log.lock();
             inner.take_lines(&mut self.gathered);
-            let written = inner.write_large_if_text(&self.prefix, bytes, self.escaping)?;
+            let written = inner.write_large(&self.prefix, bytes, self.escaping, known_utf8)?;
             self.until_stamp -= u32::from(written);
             return Ok(written);
         }
         let start = self.gathered.len();
         self.gathered.extend_from_slice(&self.prefix);
-        if !self.escaping.text_line(&mut self.gathered, bytes) {
+        if known_utf8 {
+            self.escaping.end_line(&mut self.gathered, bytes);
+        } else if !self.escaping.text_line(&mut self.gathered, bytes) {
             self.gathered.truncate(start);
             return Ok(false);
         }
@@ -1033,7 +1031,7 @@ impl Escaping {
     fn text_line(self, out: &mut Vec<u8>, s: &[u8]) -> bool {
         let mut rest = s;
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("bmi1") {
+        if avx512_text() {
             // SAFETY: AVX-512BW (which implies AVX-512F) and BMI1 were just detected.
             let done = unsafe { copy_ascii_escaped_avx512(out, s, self) };
             if done == s.len() {
