@@ -13,6 +13,9 @@ pub enum Command {
     CheckProperties(crate::check_properties::Args),
     /// Exit 0 when the daemon runs and no shard is stalled, 1 otherwise (for HEALTHCHECK).
     Health(crate::health::Args),
+    /// Write the daemon's output and the processors' log file to stdout as whole lines, the
+    /// container's one stdout writer (run.sh starts it).
+    FollowLogs(crate::follow_logs::Args),
 }
 
 /// How throughput and lag are reported in the log.

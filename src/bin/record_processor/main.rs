@@ -3,6 +3,7 @@
 
 mod check_properties;
 mod cli;
+mod follow_logs;
 mod health;
 mod sample;
 
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Some(cli::Command::CheckProperties(args)) => check_properties::run(args),
         Some(cli::Command::Health(args)) => health::run(args),
+        Some(cli::Command::FollowLogs(args)) => follow_logs::run(args),
         None => run(cli),
     };
     match result {
