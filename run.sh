@@ -25,6 +25,11 @@
 # signal kills the daemon at once (SIGKILL). If the daemon exits on its own, run.sh exits at once with
 # its status. The daemon is started as a background job of this non-interactive shell, so it ignores
 # SIGINT (a terminal's Ctrl+C reaches the whole process group): it only gets the one SIGTERM from here.
+#
+# Stdout has one writer, `record_processor follow-logs`: the daemon's stdout and stderr (through two FIFOs) and the
+# processors' log file (followed across rotations) come out as whole lines, each of one source. run.sh waits for it
+# to copy the last lines after the daemon exits. If it dies first, the daemon is stopped (SIGTERM) and run.sh exits
+# non-zero (1 where the daemon's status would be 0).
 set -euo pipefail
 
 self_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -83,10 +88,9 @@ multilang_jars=("$JARS_DIR"/amazon-kinesis-client-multilang-*.jar)
 shopt -u nullglob
 (( ${#multilang_jars[@]} > 0 )) \
   || die "no KCL jars: JARS_DIR=$JARS_DIR has no amazon-kinesis-client-multilang-*.jar (fill it with scripts/fetch-kcl-jars.sh)"
-if [[ -z "${KCL_executableName:-}" ]]; then
-  [[ -f "$RECORD_PROCESSOR_BIN" && -x "$RECORD_PROCESSOR_BIN" ]] \
-    || die "record processor binary not found or not executable: RECORD_PROCESSOR_BIN=$RECORD_PROCESSOR_BIN (build it with: scripts/build-release.sh)"
-fi
+# Needed even with a processor of one's own (KCL_executableName): its follow-logs writes the container's stdout.
+[[ -f "$RECORD_PROCESSOR_BIN" && -x "$RECORD_PROCESSOR_BIN" ]] \
+  || die "record processor binary not found or not executable: RECORD_PROCESSOR_BIN=$RECORD_PROCESSOR_BIN (it is the default processor and writes the logs to stdout; build it with: scripts/build-release.sh)"
 [[ -r "$LOGBACK_CONFIG" ]] || die "logback configuration not found: LOGBACK_CONFIG=$LOGBACK_CONFIG"
 [[ "$CHECK_PROPERTIES" == 0 || "$CHECK_PROPERTIES" == 1 ]] \
   || die "CHECK_PROPERTIES must be 1 (check the properties before the start, the default) or 0 (skip the check), not: $CHECK_PROPERTIES"
@@ -96,9 +100,6 @@ fi
 # The daemon ignores unknown keys silently and fails late on others: check the rendered file first.
 if [[ "$CHECK_PROPERTIES" == 0 ]]; then
   log "CHECK_PROPERTIES=0: starting without checking $PROPERTIES_FILE"
-elif [[ ! -f "$RECORD_PROCESSOR_BIN" || ! -x "$RECORD_PROCESSOR_BIN" ]]; then
-  # Only possible with KCL_executableName set (a processor of one's own): nothing to check with.
-  log "not checking $PROPERTIES_FILE: no record_processor binary at RECORD_PROCESSOR_BIN=$RECORD_PROCESSOR_BIN"
 else
   check_rc=0
   "$RECORD_PROCESSOR_BIN" check-properties --jars-dir "$JARS_DIR" "$PROPERTIES_FILE" || check_rc=$?
@@ -109,27 +110,38 @@ else
   esac
 fi
 
-# ------------------------------------------------------------------ 2. the processor's log -> stdout
+# ------------------------------------------------------------------ 2. stdout: one writer, whole lines
+# CloudWatch makes an event of each line of stdout. Two writers there (the daemon, and something copying the
+# processors' log) split each other's lines longer than PIPE_BUF. So only `record_processor follow-logs` writes
+# to stdout: it reads the daemon's stdout and stderr from two FIFOs and follows the log file across rotations,
+# and writes whole lines only.
 mkdir -p -- "$LOG_DIR" || die "cannot create LOG_DIR=$LOG_DIR"
 mkdir -p -- "$RECORD_PROCESSOR_STATE_DIR" \
   || die "cannot create RECORD_PROCESSOR_STATE_DIR=$RECORD_PROCESSOR_STATE_DIR"
 # Heartbeats of an earlier run belong to processes that are gone.
 rm -f -- "$RECORD_PROCESSOR_STATE_DIR"/*.json "$RECORD_PROCESSOR_STATE_DIR/daemon.pid"
 touch -- "$LOG_FILE" || die "cannot write $LOG_FILE"
-log_start=$(( $(wc -c < "$LOG_FILE") + 1 ))   # follow only what is written from now on
+# TMPDIR first; with a read-only root filesystem, the state directory (writable, as just checked).
+pipes_dir="$(mktemp -d "${TMPDIR:-/tmp}/run.sh.XXXXXX" 2> /dev/null \
+  || mktemp -d "$RECORD_PROCESSOR_STATE_DIR/pipes.XXXXXX")" \
+  || die "cannot create a directory for the daemon's pipes in ${TMPDIR:-/tmp} or $RECORD_PROCESSOR_STATE_DIR"
+daemon_out="$pipes_dir/daemon.stdout" daemon_err="$pipes_dir/daemon.stderr"
+mkfifo -m 600 -- "$daemon_out" "$daemon_err" || die "cannot create FIFOs in $pipes_dir"
 
-daemon_pid="" tail_pid="" forwarded=0 trapped=0 launching=0 pending=""
+daemon_pid="" follower_pid="" forwarded=0 trapped=0 launching=0 pending=""
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
   rm -f -- "$RECORD_PROCESSOR_STATE_DIR/daemon.pid"
-  if [[ -n "$tail_pid" ]] && kill -0 "$tail_pid" 2> /dev/null; then
-    kill -TERM "$tail_pid" 2> /dev/null || true
-    wait "$tail_pid" 2> /dev/null || true
-  fi
   if [[ -n "$daemon_pid" ]] && kill -0 "$daemon_pid" 2> /dev/null; then
     log "stopping the daemon (pid $daemon_pid)"
     kill -TERM "$daemon_pid" 2> /dev/null || true
   fi
+  # Only on an early exit: otherwise the follower has finished. It ignores SIGTERM (see follow-logs).
+  if [[ -n "$follower_pid" ]] && kill -0 "$follower_pid" 2> /dev/null; then
+    kill -KILL "$follower_pid" 2> /dev/null || true
+    wait "$follower_pid" 2> /dev/null || true
+  fi
+  rm -rf -- "$pipes_dir"
 }
 trap cleanup EXIT
 on_signal() { # on_signal NAME NUMBER
@@ -150,29 +162,54 @@ on_signal() { # on_signal NAME NUMBER
 }
 trap 'on_signal TERM 15' TERM
 trap 'on_signal INT 2' INT
+# A follower still waiting to open a FIFO (the daemon was stopped before it opened its end) would wait for good.
+# On Linux a read-write open never blocks and counts as the writer it waits for; closing it again is its EOF.
+release_pipes() {
+  local fifo fd
+  for fifo in "$daemon_out" "$daemon_err"; do
+    { exec {fd}<> "$fifo"; } 2> /dev/null || continue
+    exec {fd}>&-
+  done
+}
 
-# ------------------------------------------------------------------ 3. the daemon
+# ------------------------------------------------------------------ 3. the follower and the daemon
+# The follower opens the log file at its end, then the FIFOs, in this order; the daemon's redirections below open
+# the FIFOs in the same order and wait for it. So nothing reaches the log file before the follower knows where
+# it ended: only lines written from now on are followed.
+"$RECORD_PROCESSOR_BIN" follow-logs --log-file "$LOG_FILE" --from-end --pipe "$daemon_out" --pipe "$daemon_err" &
+follower_pid=$!
+exec 1>&2   # the follower has its copy: nothing else of run.sh's may reach stdout now
 log "starting the KCL MultiLangDaemon: ${java_cmd[*]}"
 launching=1
-"${java_cmd[@]}" &
+"${java_cmd[@]}" > "$daemon_out" 2> "$daemon_err" &
 daemon_pid=$!
 printf '%s\n' "$daemon_pid" > "$RECORD_PROCESSOR_STATE_DIR/daemon.pid"
 if [[ -n "$pending" ]]; then on_signal "$pending" 0; fi
-# --pid: tail exits by itself shortly after the daemon, once it has printed the last lines.
-tail -c "+$log_start" -s 0.5 --pid="$daemon_pid" -F -- "$LOG_FILE" &
-tail_pid=$!
-log "daemon pid $daemon_pid; following $LOG_FILE (tail pid $tail_pid)"
+log "daemon pid $daemon_pid; its output and $LOG_FILE go to stdout through follow-logs (pid $follower_pid)"
 
 # ------------------------------------------------------------------ 4. wait
-# `wait` returns early (status > 128) when a trapped signal arrives: then wait again. If the daemon's
-# exit raced with the signal, the second wait answers 127 and the first status is the real one.
-status=""
-while :; do
-  trapped=0
-  if wait "$daemon_pid" 2> /dev/null; then rc=0; else rc=$?; fi
-  if (( rc == 127 )) && [[ -n "$status" ]]; then break; fi
-  status=$rc
-  (( trapped )) || break
+# `wait -n` returns early when a trapped signal arrives (then `finished` is unset): then wait again. It also
+# returns when the follower exits first: then the daemon's output has no reader (its writes fail with EPIPE
+# rather than block), so the daemon is stopped and run.sh fails.
+status="" follower_status=""
+while [[ -z "$status" ]]; do
+  trapped=0 finished=""
+  waiting=("$daemon_pid")
+  [[ -n "$follower_status" ]] || waiting+=("$follower_pid")
+  rc=0
+  wait -n -p finished "${waiting[@]}" 2> /dev/null || rc=$?
+  if [[ "${finished:-}" == "$daemon_pid" ]]; then
+    status=$rc
+  elif [[ -n "${finished:-}" ]]; then
+    follower_status=$rc
+    log "ERROR: follow-logs (pid $follower_pid) exited with status $rc while the daemon runs: nothing copies the logs to stdout any more; stopping the daemon (pid $daemon_pid, SIGTERM)"
+    if (( forwarded == 0 )); then
+      forwarded=1
+      kill -TERM "$daemon_pid" 2> /dev/null || true
+    fi
+  elif (( ! trapped )); then
+    status=$rc   # nothing left to wait for: cannot happen, but never loop on it
+  fi
 done
 
 if (( forwarded )); then
@@ -180,10 +217,26 @@ if (( forwarded )); then
 else
   log "the daemon exited on its own with status $status"
 fi
-# Let tail print the processors' last lines (they exit on stdin EOF when the JVM is gone), then stop it.
-for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-  kill -0 "$tail_pid" 2> /dev/null || break
-  sleep 0.1
-done
+# The follower copies the daemon's last output, then the processors' last lines (they exit on stdin EOF when
+# the JVM is gone) until the file has been quiet for a moment, and exits.
+if [[ -z "$follower_status" ]]; then
+  release_pipes
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "$follower_pid" 2> /dev/null || break
+    (( i % 10 != 9 )) || release_pipes   # in case it came to open them only now
+    sleep 0.1
+  done
+  if kill -0 "$follower_pid" 2> /dev/null; then
+    log "ERROR: follow-logs (pid $follower_pid) has not finished 15 s after the daemon (is stdout blocked?): killing it; the last lines may be missing from stdout"
+    kill -KILL "$follower_pid" 2> /dev/null || true
+  fi
+  follower_status=0
+  wait "$follower_pid" 2> /dev/null || follower_status=$?
+  if (( follower_status != 0 )); then
+    log "ERROR: follow-logs exited with status $follower_status: lines may be missing from stdout"
+  fi
+fi
+# Lines lost on the way to stdout make a failure of a run that would otherwise count as clean.
+if (( follower_status != 0 && status == 0 )); then status=1; fi
 trap - TERM INT
 exit "$status"

@@ -16,11 +16,16 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 here="$repo/tests/container"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/container-tests.XXXXXX")"
 started_pids=()   # process groups we started (run.sh under setsid), killed at the end if still alive
+reader_pids=()    # readers of run.sh's stdout pipe, killed at the end if still alive
 
 cleanup() {
   local pid
   for pid in "${started_pids[@]}"; do
     kill -KILL -- "-$pid" 2> /dev/null || true
+  done
+  for pid in "${reader_pids[@]}"; do
+    kill -CONT "$pid" 2> /dev/null || true
+    kill -KILL "$pid" 2> /dev/null || true
   done
   rm -rf -- "$tmp"
 }
@@ -77,6 +82,7 @@ fi
 classes="$tmp/classes"
 mkdir -p "$classes"
 check "ReadProps.java compiles (javac)" javac -d "$classes" "$here/ReadProps.java"
+check "FakeDaemon.java compiles (javac)" javac -d "$classes" "$here/FakeDaemon.java"
 
 # ================================================================== lint
 section "shellcheck"
@@ -105,11 +111,21 @@ mkdir -p "$tmp/jars3" "$tmp/jars2" "$tmp/jars27" "$tmp/jars-none" "$tmp/jars-bot
 : > "$tmp/jars27/amazon-kinesis-client-multilang-2.7.0.jar"
 : > "$tmp/jars-both/amazon-kinesis-client-multilang-2.5.8.jar"
 : > "$tmp/jars-both/amazon-kinesis-client-multilang-3.5.3.jar"
+# The real binary: run.sh needs its follow-logs (the container's one stdout writer) whichever processor runs.
+real_bin="$repo/target/ship/record_processor"
+knows_check() { "$real_bin" check-properties --help 2> /dev/null | grep -q -- --jars-dir; }
+knows_follow() { "$real_bin" follow-logs --help 2> /dev/null | grep -q -- --pipe; }
+if ! knows_check || ! knows_follow; then
+  echo "building $real_bin (missing, or too old to know check-properties and follow-logs)"
+  "$repo/scripts/build-release.sh" > "$tmp/cargo.log" 2>&1 || { tail -n 20 "$tmp/cargo.log"; true; }
+fi
 # A stand-in processor. It refuses check-properties rather than pretend a check passed: run.sh runs with it
-# set CHECK_PROPERTIES=0 (see start_run), and one test makes sure run.sh notices a failing check.
-cat > "$tmp/bin/record_processor" <<'EOF'
+# set CHECK_PROPERTIES=0 (see start_run), and one test makes sure run.sh notices a failing check. follow-logs is
+# the real one's.
+cat > "$tmp/bin/record_processor" <<EOF
 #!/bin/sh
-if [ "${1:-}" = check-properties ]; then echo "dummy record_processor: cannot check properties" >&2; exit 3; fi
+if [ "\${1:-}" = check-properties ]; then echo "dummy record_processor: cannot check properties" >&2; exit 3; fi
+if [ "\${1:-}" = follow-logs ]; then exec $(printf '%q' "$real_bin") "\$@"; fi
 exit 0
 EOF
 chmod +x "$tmp/bin/record_processor"
@@ -342,14 +358,25 @@ trap 'echo TERM >> "$state/signals"; term=1' TERM
 trap 'echo INT >> "$state/signals"' INT
 printf '%s\0' "$@" > "$state/args"
 printf '%s' "${RECORD_PROCESSOR_STATE_DIR:-}" > "$state/state_dir_env"
+if [[ "${FAKE_MODE:-wait}" == flood ]]; then
+  # A JVM, as in the container: exec keeps the PID run.sh signals.
+  echo "$$" > "$state/java.pid.tmp" && mv "$state/java.pid.tmp" "$state/java.pid"
+  exec java -Xmx256m -cp "${FAKE_CLASSES:?}" FakeDaemon "$LOG_DIR/record_processor.log" "${FAKE_FLOOD_LINES:?}" \
+    "${FAKE_ROTATE_BYTES:?}" "$state/flood.done"
+fi
 echo "processor line from fake java" >> "$LOG_DIR/record_processor.log"
+echo "daemon line on stdout"
+echo "daemon line on stderr" >&2
 echo "$$" > "$state/java.pid.tmp" && mv "$state/java.pid.tmp" "$state/java.pid"
+# Its sleeps must not hold its stdout and stderr (the pipes to follow-logs, which ends when they close), as the
+# JVM's children (the processors, with pipes of their own) do not.
+nap() { sleep "$1" > /dev/null 2>&1; }
 if [[ "${FAKE_MODE:-wait}" == die ]]; then
-  sleep 1
+  nap 1
   exit "${FAKE_EXIT:-3}"
 fi
-while (( term == 0 )); do sleep 0.1; done
-sleep "${FAKE_SHUTDOWN_SECONDS:-0.5}"
+while (( term == 0 )); do nap 0.1; done
+nap "${FAKE_SHUTDOWN_SECONDS:-0.5}"
 echo "final processor line" >> "$LOG_DIR/record_processor.log"
 exit "${FAKE_TERM_EXIT:-0}"
 EOF
@@ -364,6 +391,7 @@ else
   default_signals=(perl -e '$SIG{INT} = $SIG{TERM} = "DEFAULT"; exec @ARGV or die "exec: $!"')
 fi
 RUN_PID="" RUN_RC="" STATE=""
+run_stdout=""   # where start_run sends run.sh's stdout, if not to $STATE/stdout
 # start_run NAME [NAME=VALUE...]: start run.sh in the background with the fake java
 start_run() {
   STATE="$tmp/state-$1"; shift
@@ -375,7 +403,7 @@ start_run() {
     RECORD_PROCESSOR_BIN="$tmp/bin/record_processor" LOG_DIR="$STATE/logs" \
     LOGBACK_CONFIG="$repo/logback/logback.xml" REGION=eu-west-1 STREAM_NAME=s APPLICATION_NAME=a \
     CHECK_PROPERTIES=0 "$@" \
-    "${default_signals[@]}" setsid "$repo/run.sh" > "$STATE/stdout" 2> "$STATE/stderr" < /dev/null &
+    "${default_signals[@]}" setsid "$repo/run.sh" > "${run_stdout:-$STATE/stdout}" 2> "$STATE/stderr" < /dev/null &
   RUN_PID=$!
   started_pids+=("$RUN_PID")
 }
@@ -449,12 +477,15 @@ if wait_for_file "$STATE/java.pid" 15; then
   check "the processors inherit RECORD_PROCESSOR_STATE_DIR" \
     test "$(cat "$STATE/state_dir_env" 2> /dev/null)" = "$STATE/logs/state"
   check "SIGTERM: the daemon got exactly one SIGTERM" test "$(cat "$STATE/signals" 2> /dev/null)" = TERM
-  check "SIGTERM: no process left behind (daemon, tail: ${kids[*]})" no_leftovers "$java_pid" "${kids[@]}"
-  check "SIGTERM: run.sh had started exactly the daemon and tail (${#kids[@]} children)" test "${#kids[@]}" -eq 2
+  check "SIGTERM: no process left behind (daemon, follow-logs: ${kids[*]})" no_leftovers "$java_pid" "${kids[@]}"
+  check "SIGTERM: run.sh had started exactly the daemon and follow-logs (${#kids[@]} children)" test "${#kids[@]}" -eq 2
   check "the daemon's pid file is removed when it has stopped" test ! -e "$STATE/logs/state/daemon.pid"
   check "the processor log is followed on stdout" file_contains "$STATE/stdout" "processor line from fake java"
   check "the processor's last lines (written during shutdown) reach stdout" file_contains "$STATE/stdout" "final processor line"
   check "lines already in the log before the start are not repeated" test -z "$(grep 'old line' "$STATE/stdout" || true)"
+  check "the daemon's stdout and stderr go to run.sh's stdout, through follow-logs" \
+    test -n "$(file_contains "$STATE/stdout" "daemon line on stdout" && file_contains "$STATE/stdout" "daemon line on stderr" \
+      && ! file_contains "$STATE/stderr" "daemon line on" && echo y)"
   mapfile -d '' args < "$STATE/args"
   expected_args=(-Xmx64m -Dfoo=bar -Dfile.encoding=UTF-8 -cp "$tmp/jars3/*" software.amazon.kinesis.multilang.MultiLangDaemon
     --properties-file "$STATE/props.properties" --log-configuration "$repo/logback/logback.xml")
@@ -513,20 +544,135 @@ if wait_for_file "$STATE/java.pid" 15; then
   t0=$SECONDS; wait_run 10; took=$((SECONDS - t0))
   check "the daemon dies on its own (exit 3): run.sh exits 3 within 5 s (got $RUN_RC, ${took}s)" \
     test "$RUN_RC" = 3 -a "$took" -le 5
-  check "daemon died: no process left behind (tail killed)" no_leftovers "$java_pid" "${kids[@]}"
+  check "daemon died: no process left behind (follow-logs finished)" no_leftovers "$java_pid" "${kids[@]}"
   check "daemon died: run.sh says so" file_contains "$STATE/stderr" "on its own"
 else
   not_ok "dies: the fake daemon did not start"; wait_run 1
 fi
 
+# follow-logs, the one writer of stdout, dies while the daemon runs
+start_run follower-dies
+if wait_for_file "$STATE/java.pid" 15; then
+  java_pid="$(< "$STATE/java.pid")"
+  mapfile -t kids < <(children_of "$RUN_PID")
+  follower=""
+  for pid in "${kids[@]}"; do [[ "$pid" == "$java_pid" ]] || follower="$pid"; done
+  kill -KILL "$follower"
+  t0=$SECONDS; wait_run 10; took=$((SECONDS - t0))
+  check "follow-logs killed: run.sh stops the daemon and exits 1 within 5 s (got $RUN_RC, ${took}s)" \
+    test "$RUN_RC" = 1 -a "$took" -le 5
+  check "follow-logs killed: the daemon got exactly one SIGTERM" test "$(cat "$STATE/signals" 2> /dev/null)" = TERM
+  check "follow-logs killed: run.sh says so" \
+    file_contains "$STATE/stderr" "ERROR: follow-logs (pid $follower) exited with status 137 while the daemon runs"
+  check "follow-logs killed: no process left behind" no_leftovers "$java_pid" "${kids[@]}"
+else
+  not_ok "follower-dies: the fake daemon did not start" "$(cat "$STATE/stderr")"; wait_run 1
+fi
+
+# stdout is a pipe nobody reads any more (the container's log pipe gone): the first line fails, loudly
+mkfifo "$tmp/gone.pipe"
+( exec < "$tmp/gone.pipe" ) &   # opens the pipe, so run.sh can, and goes away
+reader_pids+=("$!")
+run_stdout="$tmp/gone.pipe"
+start_run stdout-gone
+run_stdout=""
+wait_run 15
+check "stdout without a reader: run.sh stops the daemon and exits 1 (got $RUN_RC)" test "$RUN_RC" = 1
+check "stdout without a reader: follow-logs says why (Broken pipe) and run.sh says it stopped the daemon" \
+  test -n "$(file_contains "$STATE/stderr" "cannot write to stdout: Broken pipe" \
+    && file_contains "$STATE/stderr" "stopping the daemon" && echo y)"
+
+section "run.sh: every line on stdout is whole (FakeDaemon: stdout, stderr and two rotating log writers at once)"
+# The awslogs driver makes an event of each line of the container's stdout. FakeDaemon (a JVM, as the daemon is)
+# floods its stdout and stderr and, as two processors, the log file, rotated every 4 MB, with lines of 1 byte to
+# 1.5 MB; run.sh's stdout is a pipe, like the container's, and its reader stalls for a while (a log driver that
+# blocks), during which the log file goes on growing and rotating.
+flood_lines="${FLOOD_LINES:-160}"
+flood_stall="${FLOOD_STALL_SECONDS:-2}"
+# per source: the long lines, 100 short after each, a long one and a partial one on SIGTERM (log1: no partial)
+flood_total=$((flood_lines * 101 + 2))
+flood_out="$tmp/flood.stdout"
+mkfifo "$tmp/flood.pipe"
+cat < "$tmp/flood.pipe" > "$flood_out" &
+reader_pid=$!
+reader_pids+=("$reader_pid")
+run_stdout="$tmp/flood.pipe"
+start_run flood FAKE_MODE=flood FAKE_CLASSES="$classes" FAKE_FLOOD_LINES="$flood_lines" FAKE_ROTATE_BYTES=4000000
+run_stdout=""
+t_start=$(date +%s%N)
+if wait_for_file "$STATE/java.pid" 15; then
+  java_pid="$(< "$STATE/java.pid")"
+  mapfile -t kids < <(children_of "$RUN_PID")
+  if (( flood_stall > 0 )); then
+    sleep 0.5
+    kill -STOP "$reader_pid"; sleep "$flood_stall"; kill -CONT "$reader_pid"
+  fi
+  wait_for_file "$STATE/flood.done" 300 || true
+  t_done=$(date +%s%N)
+  kill -TERM "$RUN_PID"
+  wait_run 60
+  t_end=$(date +%s%N)
+  wait "$reader_pid" || true
+  check "flood: FakeDaemon wrote everything ($(cat "$STATE/flood.done" 2> /dev/null || echo "no flood.done"))" \
+    test -s "$STATE/flood.done"
+  check "flood: run.sh exits with the daemon's status 0 after SIGTERM (got $RUN_RC)" test "$RUN_RC" = 0
+  check "flood: no process left behind" no_leftovers "$java_pid" "${kids[@]}"
+  # Every stdout line must be SOURCE-SEQ-LEN-PAYLOAD-end with exactly LEN of the source's letter; the keys
+  # (SOURCE-SEQ) of the whole ones go to flood.keys.
+  read -r flood_nr flood_bad < <(LC_ALL=C awk -v keys="$tmp/flood.keys" -v badfile="$tmp/flood.bad" '
+    function reject() { bad++; if (bad <= 3) printf "%.160s ... (%d bytes)\n", $0, length($0) > badfile }
+    {
+      if (!match($0, /^(out|err|log0|log1)-[0-9]+-[0-9]+-/)) { reject(); next }
+      split(substr($0, 1, RLENGTH - 1), f, "-")
+      letter = f[1] == "out" ? "o" : f[1] == "err" ? "e" : f[1] == "log0" ? "l" : "m"
+      len = f[3] + 0
+      payload = substr($0, RLENGTH + 1, len)
+      if (length($0) != RLENGTH + len + 4 || substr($0, RLENGTH + len + 1) != "-end" || gsub(letter, "", payload) != len) {
+        reject(); next
+      }
+      print f[1] "-" f[2] > keys
+    }
+    END { print NR, bad + 0 }' "$flood_out")
+  flood_bytes="$(wc -c < "$flood_out")"
+  check "flood: every one of the $flood_nr lines on stdout ($flood_bytes bytes) is one whole line of one source" \
+    test "$flood_nr" -gt 0 -a "$flood_bad" = 0
+  if [[ "$flood_bad" != 0 ]]; then sed 's/^/         /' "$tmp/flood.bad"; fi
+  # count_keys SOURCE: "total unique" of SOURCE's keys on stdout
+  count_keys() { grep -E "^$1-" "$tmp/flood.keys" | sort | uniq -c | awk '{ n++; if ($1 > 1) dup++ } END { print n + 0, dup + 0 }'; }
+  read -r n dup < <(count_keys out)
+  check "flood: each of the daemon's $flood_total stdout lines is on stdout once (got $n, $dup twice or more)" \
+    test "$n" = "$flood_total" -a "$dup" = 0
+  read -r n dup < <(count_keys err)
+  check "flood: each of the daemon's $flood_total stderr lines is on stdout once (got $n, $dup twice or more)" \
+    test "$n" = "$flood_total" -a "$dup" = 0
+  # Every processor line in every generation of the log file, verbatim, against stdout's.
+  shopt -s nullglob
+  generations=("$STATE/logs"/record_processor.log*)
+  shopt -u nullglob
+  for file in "${generations[@]}"; do
+    cat -- "$file"
+    if [[ -s "$file" && -n "$(tail -c 1 -- "$file")" ]]; then echo; fi   # a partial last line
+  done | grep -a -v '^old line, before run.sh started$' | LC_ALL=C sort > "$tmp/flood.want-log"
+  grep -a -E '^log[01]-' "$flood_out" | LC_ALL=C sort > "$tmp/flood.got-log" || true
+  want_n="$(wc -l < "$tmp/flood.want-log")"
+  check "flood: the processors rotated the log file (${#generations[@]} generations)" test "${#generations[@]}" -ge 5
+  check "flood: every processor line in the log files ($want_n, expected $((2 * flood_total - 1))) is on stdout verbatim, once" \
+    test -n "$(cmp -s "$tmp/flood.want-log" "$tmp/flood.got-log" && echo y)" -a "$want_n" = $((2 * flood_total - 1))
+  check "flood: the partial last lines (no newline: daemon stdout, stderr, log) are on stdout as whole lines" \
+    test "$(grep -c -E "^(out|err|log0)-$((flood_total - 1))\$" "$tmp/flood.keys" || true)" = 3
+  check "flood: lines already in the log before the start are not repeated" \
+    test -z "$(grep -a -m 1 '^old line' "$flood_out" || true)"
+  check "flood: follow-logs cut nothing and lost track of no rotation (nothing from it on stderr)" \
+    test -z "$(grep 'follow-logs:' "$STATE/stderr" || true)"
+  ms() { echo $(( ($2 - $1) / 1000000 )); }
+  printf '         rate: %s lines, %s bytes on stdout; FakeDaemon wrote for %s ms (stdout stalled %s s of it); SIGTERM to run.sh exit %s ms\n' \
+    "$flood_nr" "$flood_bytes" "$(ms "$t_start" "$t_done")" "$flood_stall" "$(ms "$t_done" "$t_end")"
+else
+  not_ok "flood: the fake daemon did not start" "$(cat "$STATE/stderr")"; wait_run 1
+fi
+
 # ================================================================== the shipped binary
 section "the shipped binary (scripts/build-release.sh)"
-real_bin="$repo/target/ship/record_processor"
-knows_check() { "$real_bin" check-properties --help 2> /dev/null | grep -q -- --jars-dir; }
-if ! knows_check; then
-  echo "building $real_bin (missing, or too old to know check-properties)"
-  "$repo/scripts/build-release.sh" > "$tmp/cargo.log" 2>&1 || { tail -n 20 "$tmp/cargo.log"; true; }
-fi
 # statically_linked FILE: an ELF file without a program interpreter (PT_INTERP) and without NEEDED shared
 # libraries; what the image runs must not depend on the runtime image's libc.so, ld.so or libgcc_s.
 statically_linked() {
