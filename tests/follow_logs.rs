@@ -425,3 +425,53 @@ fn a_pipe_that_cannot_be_opened_is_an_error() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("no-such-fifo"), "{err}");
 }
+
+/// A stdout another process made non-blocking (the flag belongs to the shared pipe) is
+/// waited for when full, as a blocking one would be, not given up on.
+#[test]
+fn a_full_non_blocking_stdout_is_waited_for() {
+    use std::os::fd::{FromRawFd as _, OwnedFd};
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("out");
+    mkfifo(&fifo);
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 returns, owned from here on.
+    let (read_end, write_end) = unsafe {
+        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0);
+        assert_eq!(libc::fcntl(fds[1], libc::F_SETFL, libc::O_NONBLOCK), 0);
+        (File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    };
+    let mut child = Command::new(binary())
+        .args(["follow-logs", "--log-file"])
+        .arg(dir.path().join("record_processor.log"))
+        .arg("--pipe")
+        .arg(&fifo)
+        .stdout(Stdio::from(write_end))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reader = std::thread::spawn(move || {
+        // Let the pipe fill up first.
+        std::thread::sleep(Duration::from_millis(500));
+        let mut all = Vec::new();
+        let mut read_end = read_end;
+        read_end.read_to_end(&mut all).unwrap();
+        all
+    });
+    let mut pipe = OpenOptions::new().write(true).open(&fifo).unwrap();
+    let line = [b'n'; 999];
+    for _ in 0..4000 {
+        pipe.write_all(&line).unwrap();
+        pipe.write_all(b"\n").unwrap();
+    }
+    drop(pipe);
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out = reader.join().unwrap();
+    assert_eq!(out.len(), 4_000_000);
+    assert!(split_lines(&out).iter().all(|l| *l == line));
+}

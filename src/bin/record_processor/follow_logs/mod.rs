@@ -240,6 +240,16 @@ fn grow_pipe(file: &File) {
     }
 }
 
+fn wait_writable(file: &File) {
+    let mut fd = libc::pollfd {
+        fd: file.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd. An error or a hang-up shows in the next write.
+    unsafe { libc::poll(&mut fd, 1, -1) };
+}
+
 /// The container's stdout. Only whole lines are ever appended to `buf`, so every write ends
 /// on a line boundary; being the only writer of stdout makes the size of a write irrelevant.
 struct Output {
@@ -252,9 +262,18 @@ impl Output {
         if self.buf.is_empty() {
             return Ok(());
         }
-        self.file
-            .write_all(&self.buf)
-            .context("cannot write to stdout")?;
+        let mut done = 0;
+        while done < self.buf.len() {
+            match self.file.write(&self.buf[done..]) {
+                Ok(0) => anyhow::bail!("cannot write to stdout: it takes no more bytes"),
+                Ok(n) => done += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                // A stdout shared with a process that made it non-blocking: wait, as a
+                // blocking write would.
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => wait_writable(&self.file),
+                Err(err) => return Err(err).context("cannot write to stdout"),
+            }
+        }
         self.buf.clear();
         if self.buf.capacity() > 4 * WRITE_BYTES {
             // One huge line must not keep its memory for good.
