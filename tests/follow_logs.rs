@@ -441,7 +441,7 @@ fn a_full_non_blocking_stdout_is_waited_for() {
         assert_eq!(libc::fcntl(fds[1], libc::F_SETFL, libc::O_NONBLOCK), 0);
         (File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
     };
-    let mut child = Command::new(binary())
+    let child = Command::new(binary())
         .args(["follow-logs", "--log-file"])
         .arg(dir.path().join("record_processor.log"))
         .arg("--pipe")
