@@ -356,6 +356,7 @@ state="${FAKE_STATE:?}"
 term=0
 trap 'echo TERM >> "$state/signals"; term=1' TERM
 trap 'echo INT >> "$state/signals"' INT
+trap '' PIPE   # as the JVM does: a write to a pipe without a reader fails instead of killing it
 printf '%s\0' "$@" > "$state/args"
 printf '%s' "${RECORD_PROCESSOR_STATE_DIR:-}" > "$state/state_dir_env"
 if [[ "${FAKE_MODE:-wait}" == flood ]]; then
