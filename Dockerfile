@@ -41,7 +41,7 @@ RUN touch src/lib.rs src/bin/record_processor/main.rs \
 # ---------------------------------------------------------------------------------------------------
 FROM maven:3-amazoncorretto-17 AS jars
 WORKDIR /build
-COPY scripts/fetch-kcl-jars.sh scripts/kcl-jars-pom.xml ./scripts/
+COPY scripts/fetch-kcl-jars.sh scripts/kcl-jars-pom.xml scripts/kcl-jars.lock ./scripts/
 RUN KCL_JARS_SOURCE=maven JARS_DIR=/jars bash scripts/fetch-kcl-jars.sh
 
 # ---------------------------------------------------------------------------------------------------
