@@ -670,19 +670,21 @@ check "lock: a jar changed after the install is found (non-zero exit, names the 
 for bad in changed extra missing; do
   rm -rf "$tmp/fakemvn/$bad"; cp -r "$tmp/fakemvn/jars" "$tmp/fakemvn/$bad"
   case "$bad" in
-    changed) printf 'b' > "$tmp/fakemvn/$bad/a.jar"; want='LOCK MISMATCH: a.jar has sha256' ;;
-    extra) printf 'x' > "$tmp/fakemvn/$bad/x.jar"; want='LOCK MISMATCH: x.jar is not in' ;;
-    missing) rm "$tmp/fakemvn/$bad/a.jar"; want='LOCK MISMATCH: a.jar is in .* but missing' ;;
+    changed) printf 'b' > "$tmp/fakemvn/$bad/a.jar"; lock_want="LOCK MISMATCH: a.jar has sha256" ;;
+    extra) printf 'x' > "$tmp/fakemvn/$bad/x.jar"; lock_want="LOCK MISMATCH: x.jar is not in" ;;
+    missing) rm "$tmp/fakemvn/$bad/a.jar"; lock_want="LOCK MISMATCH: a.jar is in .* but missing" ;;
   esac
   fj_rc=0; fjm KCL_JARS_SOURCE=auto JARS_DIR="$tmp/fj-$bad" FAKE_JARS="$tmp/fakemvn/$bad" || fj_rc=$?
   check "lock: a $bad jar fails the fetch loudly, installs nothing and does not fall back to PyPI" \
-    test "$fj_rc" -ne 0 -a -n "$(grep -e "$want" "$tmp/fj.err")" \
+    test "$fj_rc" -ne 0 -a -n "$(grep -e "$lock_want" "$tmp/fj.err")" \
     -a -z "$(ls "$tmp/fj-$bad"/*.jar 2> /dev/null || true)" -a -z "$(grep -i 'falling back' "$tmp/fj.err" || true)"
 done
 cp "$tmp/fakemvn/lock" "$tmp/fakemvn/lock.orig"
 printf 'c' > "$tmp/fakemvn/extra/a.jar"
 fj_rc=0
-fj KCL_JARS_LOCK="$tmp/fakemvn/lock" MVN="$tmp/fakemvn/mvn" FAKE_JARS="$tmp/fakemvn/extra" --update-lock 9.1.0 || fj_rc=$?
+env -i PATH="$PATH" HOME="$tmp/home" KCL_JARS_LOCK="$tmp/fakemvn/lock" MVN="$tmp/fakemvn/mvn" \
+  FAKE_JARS="$tmp/fakemvn/extra" "$repo/scripts/fetch-kcl-jars.sh" --update-lock 9.1.0 > "$tmp/fj.out" 2> "$tmp/fj.err" \
+  || fj_rc=$?
 check "lock: --update-lock VERSION rewrites the lock from what Maven delivers" \
   test "$fj_rc" -eq 0 -a "$(grep -c '\.jar$' "$tmp/fakemvn/lock")" -eq 3 \
   -a -n "$(grep -x '# version: 9.1.0' "$tmp/fakemvn/lock")" \
