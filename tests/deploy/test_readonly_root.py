@@ -40,11 +40,12 @@ read -r -a words <<< "$exe"
 term=0
 trap 'term=1' TERM
 coproc PROCESSOR { exec "${words[@]}"; }
-to_processor="${PROCESSOR[1]}"
+# bash unsets PROCESSOR_PID once it has reaped the coprocess; wait still knows the status by the pid.
+processor_pid="$PROCESSOR_PID" to_processor="${PROCESSOR[1]}"
 printf '%s\n' "$FAKE_INIT" "$FAKE_BATCH" >&"$to_processor"
 while (( ! term )); do sleep 0.1; done
 exec {to_processor}>&-
-wait "$PROCESSOR_PID"
+wait "$processor_pid"
 echo "fake-java: the processor exited with status $?" >&2
 """
 
