@@ -53,7 +53,7 @@ RUN touch src/lib.rs src/bin/record_processor/main.rs \
 # Jars are the same for every architecture: fetched once, on the build machine's own.
 FROM --platform=$BUILDPLATFORM maven:3-amazoncorretto-17 AS jars
 WORKDIR /build
-COPY scripts/fetch-kcl-jars.sh scripts/kcl-jars-pom.xml ./scripts/
+COPY scripts/fetch-kcl-jars.sh scripts/kcl-jars-pom.xml scripts/kcl-jars.lock ./scripts/
 RUN KCL_JARS_SOURCE=maven JARS_DIR=/jars bash scripts/fetch-kcl-jars.sh
 
 # ---------------------------------------------------------------------------------------------------

@@ -667,13 +667,73 @@ mkdir -p "$tmp/fj3"; : > "$tmp/fj3/amazon-kinesis-client-multilang-9.9.9.jar"
 fj_rc=0; fj JARS_DIR="$tmp/fj3" MVN=/bin/false PYTHON=/bin/false || fj_rc=$?
 check "jars put there by other means are left alone (exit 0, nothing fetched)" \
   test "$fj_rc" -eq 0 -a -e "$tmp/fj3/amazon-kinesis-client-multilang-9.9.9.jar"
-mkdir -p "$tmp/fj4"; : > "$tmp/fj4/a.jar"; : > "$tmp/fj4/amazon-kinesis-client-multilang-3.5.3.jar"
-printf 'source=maven\nkcl_version=3.5.3\njar=a.jar\njar=amazon-kinesis-client-multilang-3.5.3.jar\n' > "$tmp/fj4/.kcl-jars"
+mkdir -p "$tmp/fj4"; : > "$tmp/fj4/a.jar"; : > "$tmp/fj4/amazon-kinesis-client-2.5.8.jar"
+printf 'source=pypi\nkcl_version=2.5.8\njar=a.jar\njar=amazon-kinesis-client-2.5.8.jar\n' > "$tmp/fj4/.kcl-jars"
 fj_rc=0; fj JARS_DIR="$tmp/fj4" MVN=/bin/false PYTHON=/bin/false || fj_rc=$?
 check "a complete earlier install is kept (idempotent, exit 0)" test "$fj_rc" -eq 0
 rm "$tmp/fj4/a.jar"
 fj_rc=0; fj JARS_DIR="$tmp/fj4" MVN=/bin/false PYTHON=/bin/false || fj_rc=$?
 check "an incomplete earlier install is redone (fails here: no Maven, no Python)" test "$fj_rc" -ne 0
+
+# A lock of two jars (a.jar, the multilang jar of 9.1.0) and a fake Maven that copies $FAKE_JARS/*
+# into -DoutputDirectory, as `mvn dependency:copy-dependencies` does.
+mkdir -p "$tmp/fakemvn/jars"
+printf 'a' > "$tmp/fakemvn/jars/a.jar"
+printf 'multilang' > "$tmp/fakemvn/jars/amazon-kinesis-client-multilang-9.1.0.jar"
+cat > "$tmp/fakemvn/mvn" << 'FAKE'
+#!/usr/bin/env bash
+set -euo pipefail
+out="" ver=""
+for a in "$@"; do
+  case "$a" in -DoutputDirectory=*) out="${a#*=}" ;; -Dkcl.version=*) ver="${a#*=}" ;; esac
+done
+[[ -n "$out" && "$ver" == 9.1.0 ]] || { echo "[ERROR] fake mvn: unexpected arguments: $*"; exit 1; }
+cp "$FAKE_JARS"/*.jar "$out"/
+FAKE
+chmod +x "$tmp/fakemvn/mvn"
+{
+  echo '# version: 9.1.0'
+  (cd "$tmp/fakemvn/jars" && sha256sum -- *.jar)
+} > "$tmp/fakemvn/lock"
+fjm() { fj KCL_JARS_LOCK="$tmp/fakemvn/lock" MVN="$tmp/fakemvn/mvn" PYTHON=/bin/false "$@"; }
+fj_rc=0; fjm KCL_JARS_SOURCE=maven JARS_DIR="$tmp/fj5" FAKE_JARS="$tmp/fakemvn/jars" || fj_rc=$?
+check "lock: the jars Maven delivers match the lock: installed, with the version from the lock" \
+  test "$fj_rc" -eq 0 -a -f "$tmp/fj5/a.jar" -a "$(cat "$tmp/fj.out")" = "KCL 9.1.0"
+fj_rc=0; fjm KCL_JARS_SOURCE=maven JARS_DIR="$tmp/fj5" FAKE_JARS=/nonexistent || fj_rc=$?
+check "lock: a complete install that matches the lock is kept (nothing fetched)" test "$fj_rc" -eq 0
+printf 'tampered' > "$tmp/fj5/a.jar"
+fj_rc=0; fjm JARS_DIR="$tmp/fj5" FAKE_JARS=/nonexistent || fj_rc=$?
+check "lock: a jar changed after the install is found (non-zero exit, names the jar)" \
+  test "$fj_rc" -ne 0 -a -n "$(grep 'LOCK MISMATCH: a.jar has sha256' "$tmp/fj.err")"
+for bad in changed extra missing; do
+  rm -rf "$tmp/fakemvn/$bad"; cp -r "$tmp/fakemvn/jars" "$tmp/fakemvn/$bad"
+  case "$bad" in
+    changed) printf 'b' > "$tmp/fakemvn/$bad/a.jar"; lock_want="LOCK MISMATCH: a.jar has sha256" ;;
+    extra) printf 'x' > "$tmp/fakemvn/$bad/x.jar"; lock_want="LOCK MISMATCH: x.jar is not in" ;;
+    missing) rm "$tmp/fakemvn/$bad/a.jar"; lock_want="LOCK MISMATCH: a.jar is in .* but missing" ;;
+  esac
+  fj_rc=0; fjm KCL_JARS_SOURCE=auto JARS_DIR="$tmp/fj-$bad" FAKE_JARS="$tmp/fakemvn/$bad" || fj_rc=$?
+  check "lock: a $bad jar fails the fetch loudly, installs nothing and does not fall back to PyPI" \
+    test "$fj_rc" -ne 0 -a -n "$(grep -e "$lock_want" "$tmp/fj.err")" \
+    -a -z "$(ls "$tmp/fj-$bad"/*.jar 2> /dev/null || true)" -a -z "$(grep -i 'falling back' "$tmp/fj.err" || true)"
+done
+cp "$tmp/fakemvn/lock" "$tmp/fakemvn/lock.orig"
+printf 'c' > "$tmp/fakemvn/extra/a.jar"
+fj_rc=0
+env -i PATH="$PATH" HOME="$tmp/home" KCL_JARS_LOCK="$tmp/fakemvn/lock" MVN="$tmp/fakemvn/mvn" \
+  FAKE_JARS="$tmp/fakemvn/extra" "$repo/scripts/fetch-kcl-jars.sh" --update-lock 9.1.0 > "$tmp/fj.out" 2> "$tmp/fj.err" \
+  || fj_rc=$?
+check "lock: --update-lock VERSION rewrites the lock from what Maven delivers" \
+  test "$fj_rc" -eq 0 -a "$(grep -c '\.jar$' "$tmp/fakemvn/lock")" -eq 3 \
+  -a -n "$(grep -x '# version: 9.1.0' "$tmp/fakemvn/lock")" \
+  -a -n "$(grep -x "$(printf c | sha256sum | cut -d' ' -f1)  a.jar" "$tmp/fakemvn/lock")"
+cp "$tmp/fakemvn/lock.orig" "$tmp/fakemvn/lock"
+# shellcheck disable=SC2016 # the script is for bash -c
+check "lock: the committed lock names the multilang jar of its version and only well-formed lines" \
+  bash -c 'v="$(sed -n "s/^# version: //p" "$1")"; grep -q "  amazon-kinesis-client-multilang-$v.jar\$" "$1" &&
+    test -z "$(grep -v "^#" "$1" | grep -vE "^[0-9a-f]{64}  [A-Za-z0-9._+-]+\.jar\$")"' _ "$repo/scripts/kcl-jars.lock"
+check "lock: the Dockerfile copies the lock next to the fetch script" \
+  grep -q 'COPY scripts/fetch-kcl-jars.sh scripts/kcl-jars-pom.xml scripts/kcl-jars.lock' "$repo/Dockerfile"
 
 # ================================================================== summary
 printf '\n%d passed, %d failed\n' "$pass" "$fail"
