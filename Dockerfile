@@ -47,8 +47,9 @@ RUN touch src/lib.rs src/bin/record_processor/main.rs \
     && cp "$bin" /out/record_processor
 
 # ---------------------------------------------------------------------------------------------------
-# 2. The KCL jars: amazon-kinesis-client-multilang 3.5.3 and its runtime dependencies, from Maven
-#    Central (scripts/kcl-jars-pom.xml). KCL_JARS_SOURCE=maven: fail rather than fall back to KCL 2.x.
+# 2. The KCL jars: amazon-kinesis-client-multilang at the version of scripts/kcl-jars.lock and its runtime
+#    dependencies, from Maven Central, each checked against the lock's sha256. KCL_JARS_SOURCE=maven: fail
+#    rather than fall back to KCL 2.x.
 # ---------------------------------------------------------------------------------------------------
 # Jars are the same for every architecture: fetched once, on the build machine's own.
 FROM --platform=$BUILDPLATFORM maven:3-amazoncorretto-17 AS jars

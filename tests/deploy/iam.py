@@ -11,6 +11,7 @@ import json
 from cfn import PSEUDO, REPO
 
 ACTIONS_FILE = REPO / "deploy" / "kcl-api-actions.json"
+KCL_LOCK = REPO / "scripts" / "kcl-jars.lock"
 
 # Kinesis actions by the resource the IAM authorization reference gives them: a stream, or one
 # of its enhanced fan-out consumers (arn:...:stream/NAME/consumer/CONSUMER:TIMESTAMP).
@@ -24,6 +25,14 @@ EXTRAS = {
     "cloudwatch:PutMetricData": "the KCL publishes its own metrics under the application name",
     "kms:Decrypt": "reading a stream encrypted with a customer managed key",
 }
+
+
+def shipped_kcl_version(lock=KCL_LOCK):
+    """The KCL version the image ships: scripts/kcl-jars.lock's `# version:` line."""
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# version:"):
+            return tuple(int(x) for x in line.split(":", 1)[1].strip().split("."))
+    raise ValueError(f"{lock} names no version")
 
 
 def recorded_actions(path=ACTIONS_FILE):
@@ -56,8 +65,9 @@ def as_list(value):
     return value if isinstance(value, list) else [value]
 
 
-def expected_resources(action, params):
-    """The only resources `action` may be allowed on, or None for an action nobody classified."""
+def expected_resources(action, params, kcl):
+    """The resources `action` must be allowed on (exactly these) with KCL version `kcl`, or None
+    for an action nobody classified."""
     arn = f"arn:{PSEUDO['AWS::Partition']}"
     region, account = PSEUDO["AWS::Region"], PSEUDO["AWS::AccountId"]
     stream = f"{arn}:kinesis:{region}:{account}:stream/{params['StreamName']}"
@@ -68,7 +78,11 @@ def expected_resources(action, params):
     if service == "kinesis" and name in KINESIS_CONSUMER:
         return {f"{stream}/consumer/*"}
     if service == "dynamodb":
-        return {table, f"{table}/index/*"}
+        tables = {table, f"{table}/index/*"}
+        if (3, 0) <= kcl[:2] < (3, 5):
+            # KCL 3.0-3.4 keep worker metrics and coordinator state in tables of their own.
+            tables |= {f"{table}-WorkerMetricStats", f"{table}-CoordinatorState"}
+        return tables
     if action == "cloudwatch:PutMetricData":
         return {"*"}  # no resource-level permissions: scoped by its namespace condition instead
     if action == "kms:Decrypt":
@@ -76,8 +90,10 @@ def expected_resources(action, params):
     return None
 
 
-def problems(resolver, recorded):
-    """What is wrong with the task role of `resolver` against the action set `recorded`."""
+def problems(resolver, recorded, kcl=None):
+    """What is wrong with the task role of `resolver` against the action set `recorded`, for the
+    KCL version `kcl` (default: the one the image ships)."""
+    kcl = kcl or shipped_kcl_version()
     params = resolver.params
     found = []
     allowed = set()
@@ -96,11 +112,11 @@ def problems(resolver, recorded):
                 found.append(f"{where}: wildcard action {action}")
                 continue
             allowed.add(action)
-            want = expected_resources(action, params)
+            want = expected_resources(action, params, kcl)
             if want is None:
                 found.append(f"{where}: {action} has no known resource scope: classify it in tests/deploy/iam.py")
-            elif not resources or not resources <= want:
-                found.append(f"{where}: {action} on {sorted(resources)}, broader than or beside {sorted(want)}")
+            elif resources != want:
+                found.append(f"{where}: {action} on {sorted(resources)}, not exactly {sorted(want)}")
         if "*" in resources:
             namespace = st.get("Condition", {}).get("StringEquals", {}).get("cloudwatch:namespace")
             if set(actions) != {"cloudwatch:PutMetricData"} or namespace != params["ApplicationName"]:

@@ -26,7 +26,7 @@ class TaskRoleMatchesTheRecordedActions(unittest.TestCase):
         for action in sorted(self.recorded):
             self.assertIsNotNone(
                 iam.expected_resources(action, {"StreamName": "s", "ApplicationName": "a",
-                                                "StreamKmsKeyArn": "k"}),
+                                                "StreamKmsKeyArn": "k"}, iam.shipped_kcl_version()),
                 f"{action}: classify its resource in tests/deploy/iam.py and allow it in the template")
 
     def test_the_extras_are_documented(self):
@@ -86,13 +86,26 @@ class TheCheckSeesDrift(unittest.TestCase):
         def elsewhere(statements):
             statements[0]["Resource"] = {"Fn::Sub": "arn:${AWS::Partition}:kinesis:${AWS::Region}:${AWS::AccountId}:stream/*"}
         found = self.problems_with(elsewhere)
-        self.assertTrue(any("broader than" in p for p in found), found)
+        self.assertTrue(any("not exactly" in p for p in found), found)
 
     def test_a_consumer_action_on_the_stream(self):
         def misplace(statements):
             statements[0]["Action"].append("kinesis:SubscribeToShard")
         found = self.problems_with(misplace)
         self.assertTrue(any("kinesis:SubscribeToShard on" in p for p in found), found)
+
+    def test_the_kcl_version_decides_the_tables(self):
+        # The image's KCL moving to 3.5 (state in the lease table): the two extra tables must go.
+        (_, resolver), *_ = cfn.scenarios(self.template)
+        found = iam.problems(resolver, self.recorded, kcl=(3, 5, 3))
+        self.assertTrue(any("WorkerMetricStats" in p and "not exactly" in p for p in found), found)
+        # And a 3.0-3.4 daemon without them would be refused its own tables.
+        def drop(statements):
+            table = [s for s in statements if isinstance(s, dict) and s.get("Sid") == "LeaseTable"][0]
+            table["Resource"] = table["Resource"][:2]
+        found = self.problems_with(drop)
+        if (3, 0) <= iam.shipped_kcl_version()[:2] < (3, 5):
+            self.assertTrue(any("CoordinatorState" in p for p in found), found)
 
     def test_metrics_without_the_namespace_condition(self):
         def loosen(statements):

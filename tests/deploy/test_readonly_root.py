@@ -15,11 +15,14 @@ from pathlib import Path
 
 import cfn
 import dockerfile
+import iam
 
 HARNESS = Path(__file__).with_name("readonly-root.sh")
 BINARY = cfn.REPO / "target" / "ship" / "record_processor"
 SHARD = "shardId-000000000000"
 RECORD = "hello from a read-only root"
+# Empty jars named like the ones the image ships: set_properties.sh and check-properties read the version.
+KCL = ".".join(str(n) for n in iam.shipped_kcl_version())
 
 FAKE_JAVA = r"""#!/usr/bin/env bash
 # Stand-in for the MultiLangDaemon's JVM: writes where the JVM's temporary files go, starts the
@@ -70,7 +73,7 @@ class ReadOnlyRootFilesystem(unittest.TestCase):
             target = app / Path(dest).relative_to("/app")
             if "--from=jars" in flags:
                 target.mkdir(parents=True, exist_ok=True)
-                for jar in ("amazon-kinesis-client-multilang-3.5.3.jar", "amazon-kinesis-client-3.5.3.jar"):
+                for jar in (f"amazon-kinesis-client-multilang-{KCL}.jar", f"amazon-kinesis-client-{KCL}.jar"):
                     (target / jar).write_bytes(b"")
             elif "--from=build" in flags:
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +136,7 @@ class ReadOnlyRootFilesystem(unittest.TestCase):
         self.assertEqual(r["rc"].strip(), "0", context)
         for refusal in ("Read-only file system", "Permission denied", "NOT writable", "ERROR"):
             self.assertNotIn(refusal, r["stderr"], context)
-        self.assertIn("check-properties: /app/run/record_processor.properties: 0 error(s), 0 warning(s) (KCL 3.5.3",
+        self.assertIn(f"check-properties: /app/run/record_processor.properties: 0 error(s), 0 warning(s) (KCL {KCL}",
                       r["stderr"])
         self.assertIn("fake-java: java.io.tmpdir /app/run is writable", r["stderr"])
         self.assertIn("fake-java: the processor exited with status 0", r["stderr"])
