@@ -409,11 +409,49 @@ no_leftovers() { local i; for ((i = 0; i < 20; i++)); do alive "$@" || return 0;
 
 # --print-command
 pc_out="$(env -i PATH="$PATH" JAVA="$fakejava" JAVA_OPTS="-Xmx64m  -Dx=y" JARS_DIR="$tmp/jars3" \
-  PROPERTIES_FILE="$tmp/pc.properties" LOGBACK_CONFIG=/l.xml "$repo/run.sh" --print-command)" && pc_rc=0 || pc_rc=$?
+  PROPERTIES_FILE="$tmp/pc.properties" LOGBACK_CONFIG=/l.xml "$repo/run.sh" --print-command 2> /dev/null)" && pc_rc=0 || pc_rc=$?
 expected_pc="$(printf '%q ' "$fakejava" -Xmx64m -Dx=y -Dfile.encoding=UTF-8 -cp "$tmp/jars3/*" \
   software.amazon.kinesis.multilang.MultiLangDaemon --properties-file "$tmp/pc.properties" --log-configuration /l.xml)"
 check "--print-command prints the java command and exits 0" test "$pc_rc" -eq 0 -a "$pc_out" = "${expected_pc% }"
 check "--print-command starts nothing and writes nothing" test ! -e "$tmp/pc.properties"
+pc_err="$(env -i PATH="$PATH" JAVA="$fakejava" PROPERTIES_FILE="$tmp/pc.properties" "$repo/run.sh" --print-command 2>&1 > /dev/null)"
+check "--print-command without REGION etc.: stderr says the file is not rendered yet and how to render it" \
+  test -n "$(contains "$pc_err" "$tmp/pc.properties" && contains "$pc_err" "does not exist yet" \
+    && contains "$pc_err" "Render it first: REGION=<region> STREAM_NAME=<stream> APPLICATION_NAME=<application> PROPERTIES_FILE=$tmp/pc.properties $repo/set_properties.sh" \
+    && echo y)"
+
+# With REGION etc. set, the printed command renders the properties and starts the daemon, pasted into a
+# shell that has none of run.sh's environment (a hostile application name and a dotted KCL_ name included).
+mkdir -p "$tmp/paste"
+pc_app=$'pasted app $(touch pwned) `x` "q" \\ é'
+pc_out="$(env -i PATH="$PATH" JAVA="$fakejava" APP_HOME="$tmp/app" JARS_DIR="$tmp/jars3" LOG_DIR="$tmp/paste/logs" \
+  RECORD_PROCESSOR_BIN="$tmp/bin/record_processor" PROPERTIES_TEMPLATE="$template" PROPERTIES_FILE="$tmp/paste/p.properties" \
+  LOGBACK_CONFIG="$repo/logback/logback.xml" REGION=eu-west-1 STREAM_NAME=pasted-stream APPLICATION_NAME="$pc_app" \
+  'KCL_fanoutConfig.consumerName=pasted-consumer' "$repo/run.sh" --print-command 2> /dev/null)" && pc_rc=0 || pc_rc=$?
+check "--print-command with REGION etc.: exit 0, nothing rendered by printing" test "$pc_rc" -eq 0 -a ! -e "$tmp/paste/p.properties"
+paste_rc=0
+( cd "$tmp/paste" && env -i PATH="$PATH" FAKE_STATE="$tmp/paste" FAKE_MODE=die FAKE_EXIT=0 LOG_DIR="$tmp/paste/logs" \
+    bash -c "$pc_out" > "$tmp/paste/out" 2>&1 ) || paste_rc=$?
+check "... pasted into a clean shell, it renders and starts the daemon (exit $paste_rc)" \
+  test "$paste_rc" -eq 0 -a -e "$tmp/paste/p.properties" -a -e "$tmp/paste/args"
+expect_props "$tmp/paste/p.properties" "... the rendered file holds the printed environment, read back exactly" \
+  streamName=pasted-stream "applicationName=$pc_app" fanoutConfig.consumerName=pasted-consumer \
+  "executableName=$tmp/bin/record_processor --log-file $tmp/paste/logs/record_processor.log"
+mapfile -d '' pasted_args < "$tmp/paste/args"
+check "... and the daemon got --properties-file with that file" \
+  test -n "$(contains "$(printf '%s ' "${pasted_args[@]}")" "--properties-file $tmp/paste/p.properties " && echo y)"
+check "... no command substitution ran" test ! -e "$tmp/paste/pwned"
+
+# set_properties.sh --help
+sph_rc=0; sph_out="$("$repo/set_properties.sh" --help 2>&1)" || sph_rc=$?
+check "set_properties.sh --help: exit 0, prints its usage (REGION, KCL_<propertyName>, PROPERTIES_FILE)" \
+  test "$sph_rc" -eq 0 -a -n "$(contains "$sph_out" "set_properties.sh --help" && contains "$sph_out" "REGION" \
+    && contains "$sph_out" "KCL_<propertyName>" && contains "$sph_out" "PROPERTIES_FILE" && ! contains "$sph_out" "set -euo" && echo y)"
+sph_rc=0
+env -i PATH="$PATH" PROPERTIES_TEMPLATE="$template" PROPERTIES_FILE="$tmp/bogus.properties" JARS_DIR="$tmp/jars3" \
+  REGION=eu-west-1 STREAM_NAME=s APPLICATION_NAME=a "$repo/set_properties.sh" --bogus > /dev/null 2> "$tmp/sph.err" || sph_rc=$?
+check "set_properties.sh with an unknown argument: non-zero exit, says so, renders nothing" \
+  test "$sph_rc" -ne 0 -a ! -e "$tmp/bogus.properties" -a -n "$(file_contains "$tmp/sph.err" "unexpected argument(s): --bogus" && echo y)"
 
 # clear errors
 run_err() { # run_err NAME EXPECTED_TEXT [NAME=VALUE...]
