@@ -12,6 +12,7 @@
 # would make the JVM size itself (a container's JVM reads its cgroup limits; here they are passed):
 #   defaults      the JVM's own choices for that task size
 #   recommended   the image's default JAVA_OPTS (Dockerfile ENV JAVA_OPTS; FOOTPRINT_RECOMMENDED overrides)
+#   c1            recommended, with the JIT stopped at C1 (less start-up CPU, slower compiled code)
 # Leases are pre-created (as scripts/local-run.sh does), so the first-record time is the daemon's
 # start, index creation and lease assignment, not the KCL's empty-table waits.
 # Results: bench/results/footprint-<time>.json and a table on stdout. Stops everything it started.
@@ -76,6 +77,7 @@ for shards in $SHARDS; do
     case "$profile" in
       defaults) opts="$TASK_OPTS" ;;
       recommended) opts="$TASK_OPTS $RECOMMENDED" ;;
+      c1) opts="$TASK_OPTS $RECOMMENDED -XX:TieredStopAtLevel=1" ;;
       *) die "unknown profile $profile" ;;
     esac
     name="fp-$shards-$profile-$stamp"
