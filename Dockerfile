@@ -4,8 +4,9 @@
 #
 #   docker build -t kcl-multilang .
 #   docker run --rm -e REGION=eu-west-1 -e STREAM_NAME=my-stream -e APPLICATION_NAME=my-app kcl-multilang
+#   docker buildx build --platform linux/amd64,linux/arm64 -t <registry>/kcl-multilang:<tag> --push .
 #
-# See docs/container.md for the environment variables and the properties.
+# See docs/container.md for the environment variables and the properties, docs/deploy.md for ECS Fargate.
 
 ARG RUST_VERSION=1
 ARG JAVA_VERSION=17
@@ -13,11 +14,20 @@ ARG JAVA_VERSION=17
 # ---------------------------------------------------------------------------------------------------
 # 1. The record processor binary
 # ---------------------------------------------------------------------------------------------------
-FROM rust:${RUST_VERSION}-slim-bookworm AS build
+# The stage runs on the build machine's own architecture ($BUILDPLATFORM) and cross-compiles for the
+# image's ($TARGETARCH): rustc under emulation would take many times longer. For another architecture
+# scripts/cross-toolchain.sh installs the GNU cross compiler, the target's libc.a and the Rust target;
+# scripts/build-release.sh (TARGET_ARCH) links with them and checks the result with readelf, since it
+# cannot run it. For the machine's own architecture both do what a plain build does.
+FROM --platform=$BUILDPLATFORM rust:${RUST_VERSION}-slim-bookworm AS build
+ARG TARGETARCH
 WORKDIR /src
 # scripts/build-release.sh links glibc statically (libc.a: libc6-dev, which this image has with gcc)
-# and places the binary at target/ship/record_processor: each child the daemon starts then has ~2.1 MB
-# resident instead of ~3.2 MB, and the binary needs no shared library of the runtime image.
+# and places the binary at target/ship/record_processor (target/ship/<triple>/ when cross-compiled; it
+# prints the path): each child the daemon starts then has ~2.1 MB resident instead of ~3.2 MB, and
+# the binary needs no shared library of the runtime image.
+COPY scripts/cross-toolchain.sh ./scripts/
+RUN bash scripts/cross-toolchain.sh "$TARGETARCH"
 # Dependencies in their own cached layer: build them against placeholder sources first, so that
 # editing src/ does not recompile every crate. The placeholders must match the targets declared in
 # Cargo.toml ([lib] src/lib.rs, [[bin]] record_processor src/bin/record_processor/main.rs); keep them
@@ -27,21 +37,24 @@ COPY scripts/build-release.sh ./scripts/
 RUN mkdir -p src/bin/record_processor \
     && echo 'fn main() {}' > src/bin/record_processor/main.rs \
     && touch src/lib.rs \
-    && bash scripts/build-release.sh \
+    && TARGET_ARCH="$TARGETARCH" bash scripts/build-release.sh \
     && rm -rf src target/ship
 COPY src ./src
 # touch: the real sources may be older than the placeholders cargo just built.
 RUN touch src/lib.rs src/bin/record_processor/main.rs \
-    && bash scripts/build-release.sh \
-    && ./target/ship/record_processor --version
+    && bin="$(TARGET_ARCH="$TARGETARCH" bash scripts/build-release.sh)" \
+    && mkdir -p /out \
+    && cp "$bin" /out/record_processor
 
 # ---------------------------------------------------------------------------------------------------
-# 2. The KCL jars: amazon-kinesis-client-multilang 3.5.3 and its runtime dependencies, from Maven
-#    Central (scripts/kcl-jars-pom.xml). KCL_JARS_SOURCE=maven: fail rather than fall back to KCL 2.x.
+# 2. The KCL jars: amazon-kinesis-client-multilang at the version of scripts/kcl-jars.lock and its runtime
+#    dependencies, from Maven Central, each checked against the lock's sha256. KCL_JARS_SOURCE=maven: fail
+#    rather than fall back to KCL 2.x.
 # ---------------------------------------------------------------------------------------------------
-FROM maven:3-amazoncorretto-17 AS jars
+# Jars are the same for every architecture: fetched once, on the build machine's own.
+FROM --platform=$BUILDPLATFORM maven:3-amazoncorretto-17 AS jars
 WORKDIR /build
-COPY scripts/fetch-kcl-jars.sh scripts/kcl-jars-pom.xml ./scripts/
+COPY scripts/fetch-kcl-jars.sh scripts/kcl-jars-pom.xml scripts/kcl-jars.lock ./scripts/
 RUN KCL_JARS_SOURCE=maven JARS_DIR=/jars bash scripts/fetch-kcl-jars.sh
 
 # ---------------------------------------------------------------------------------------------------
@@ -59,21 +72,28 @@ RUN dnf install -y --setopt=install_weak_deps=False gawk shadow-utils \
     && rm -rf /var/cache/dnf \
     && useradd --uid 10001 --user-group --home-dir /app --no-create-home --shell /sbin/nologin kcl
 
+# PROPERTIES_FILE and TMPDIR point into /app/run and the logs go to /app/logs: with those two
+# writable, the container runs on a read-only root filesystem (set_properties.sh writes the rendered
+# properties and its temporary files, run.sh and the processors the logs and heartbeats).
 ENV APP_HOME=/app \
     LANG=C.UTF-8 \
+    PROPERTIES_FILE=/app/run/record_processor.properties \
+    TMPDIR=/app/run \
+    JAVA_OPTS=-Djava.io.tmpdir=/app/run \
     RECORD_PROCESSOR_STATE_DIR=/app/logs/state
 WORKDIR /app
 COPY --from=jars /jars/ /app/jars/
-COPY --from=build /src/target/ship/record_processor /app/bin/record_processor
+COPY --from=build /out/record_processor /app/bin/record_processor
 COPY properties/ /app/properties/
 COPY logback/ /app/logback/
 COPY --chmod=0755 run.sh set_properties.sh /app/
-# /app stays root-owned (read-only for the service user) except the log directory and the rendered
-# properties file, which set_properties.sh rewrites at every start. With a read-only root filesystem,
-# mount volumes and point LOG_DIR and PROPERTIES_FILE at them.
-RUN mkdir -p /app/logs \
-    && touch /app/record_processor.properties \
-    && chown kcl:kcl /app/logs /app/record_processor.properties
+# /app stays root-owned (read-only for the service user) except the two directories it writes. They
+# are volumes: `docker run --read-only` then works as it is, and ECS copies a VOLUME's contents and
+# ownership into a task's bind-mount volume mounted at the same path (an empty bind mount would be
+# root-owned, 0755: not writable for uid 10001). deploy/consumer.yaml mounts both.
+RUN mkdir -p /app/logs /app/run \
+    && chown kcl:kcl /app/logs /app/run
+VOLUME ["/app/logs", "/app/run"]
 
 USER 10001:10001
 # The daemon is alive and no shard is stuck or idle while far behind (see README, "Health check").

@@ -3,7 +3,10 @@
 # log to stdout, and run the KCL MultiLangDaemon (which starts one record_processor per shard lease).
 #
 #   run.sh                  run until the daemon exits, or until SIGTERM/SIGINT (graceful shutdown)
-#   run.sh --print-command  print the java command line and exit (nothing is started or written)
+#   run.sh --print-command  print the command that starts the daemon and exit (nothing is started or written):
+#                           with REGION, STREAM_NAME and APPLICATION_NAME set, set_properties.sh (with the
+#                           environment it reads) && the java command line; without them, the java command line
+#                           alone, and on stderr how to render the properties file it reads
 #
 # Environment (defaults in brackets; APP_HOME is /app in the image):
 #   REGION, STREAM_NAME, APPLICATION_NAME   required, see set_properties.sh; KCL_<property>=value too
@@ -64,8 +67,29 @@ java_cmd=("$JAVA" "${java_opts[@]}" -Dfile.encoding=UTF-8 -cp "$JARS_DIR/*" "$MA
 case "${1:-}" in
   "") ;;
   --print-command)
-    printf -v line '%q ' "${java_cmd[@]}"
-    printf '%s\n' "${line% }"
+    printf -v java_line '%q ' "${java_cmd[@]}"
+    java_line="${java_line% }"
+    if [[ -n "${REGION:-}" && -n "${STREAM_NAME:-}" && -n "${APPLICATION_NAME:-}" ]]; then
+      # The daemon reads the rendered file, so the command renders it first, with everything
+      # set_properties.sh reads spelt out: pasted into another shell, it does the same.
+      render=(env "APP_HOME=$APP_HOME" "RECORD_PROCESSOR_BIN=$RECORD_PROCESSOR_BIN" "JARS_DIR=$JARS_DIR"
+        "PROPERTIES_TEMPLATE=$PROPERTIES_TEMPLATE" "PROPERTIES_FILE=$PROPERTIES_FILE" "LOG_DIR=$LOG_DIR"
+        "REGION=$REGION" "STREAM_NAME=$STREAM_NAME" "APPLICATION_NAME=$APPLICATION_NAME")
+      while IFS= read -r -d '' entry; do
+        if [[ "$entry" == KCL_* ]]; then render+=("$entry"); fi
+      done < <(env -0 | LC_ALL=C sort -z)
+      render+=("$self_dir/set_properties.sh")
+      printf -v render_line '%q ' "${render[@]}"
+      printf '%s \\\n  && %s\n' "${render_line% }" "$java_line"
+    else
+      printf '%s\n' "$java_line"
+      state="it is rendered"
+      [[ -e "$PROPERTIES_FILE" ]] || state="it does not exist yet: it is rendered"
+      log "note: this command reads $PROPERTIES_FILE and does not render it; $state by set_properties.sh," \
+        "which run.sh runs at every start. Render it first:" \
+        "REGION=<region> STREAM_NAME=<stream> APPLICATION_NAME=<application> PROPERTIES_FILE=$(printf '%q' "$PROPERTIES_FILE") $(printf '%q' "$self_dir/set_properties.sh")" \
+        "-- or set REGION, STREAM_NAME and APPLICATION_NAME and run run.sh --print-command again, which then prints that step too."
+    fi
     exit 0
     ;;
   -h | --help)

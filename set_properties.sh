@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # set_properties.sh -- render the KCL MultiLangDaemon properties template into the file the daemon reads.
 #
+#   set_properties.sh          render (run.sh does at every start); configured by the environment only
+#   set_properties.sh --help   print this text
+#
 #   PROPERTIES_TEMPLATE (default $APP_HOME/properties/record_processor.properties)
 #     -> PROPERTIES_FILE (default $APP_HOME/record_processor.properties)
 #
@@ -20,6 +23,18 @@
 # "AWSCredentialsProvider = DefaultAWSCredentialsProviderChain".
 set -euo pipefail
 export LC_ALL=C   # byte semantics for the checks below and for awk's escaping
+
+case "$#:${1:-}" in
+  0:) ;;
+  1:-h | 1:--help)
+    sed -n '2,/^set -euo pipefail/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
+    exit 0
+    ;;
+  *)
+    printf 'set_properties: ERROR: unexpected argument(s): %s (usage: set_properties.sh [--help]; everything else comes from the environment)\n' "$*" >&2
+    exit 1
+    ;;
+esac
 
 self_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 APP_HOME="${APP_HOME:-$self_dir}"

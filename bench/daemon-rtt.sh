@@ -75,8 +75,20 @@ children_of() { # PID -> direct children
 }
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
 
+# The daemon under test: its version decides the credentials spelling (SDK v1 names for KCL 2.x,
+# SDK v2 names for 3.x) and whether the 3.x lease-assignment interval can be shortened.
+kcl_jar="$(find "$JARS_DIR" -maxdepth 1 -name 'amazon-kinesis-client-multilang-*.jar' | head -n 1)"
+[ -n "$kcl_jar" ] || die "no amazon-kinesis-client-multilang-*.jar in $JARS_DIR"
+KCL_VERSION="${kcl_jar##*/amazon-kinesis-client-multilang-}"
+KCL_VERSION="${KCL_VERSION%.jar}"
+case "$KCL_VERSION" in
+  2.*) kcl_props="AWSCredentialsProvider = DefaultAWSCredentialsProviderChain" ;;
+  *) kcl_props="AwsCredentialsProvider = DefaultCredentialsProvider
+leaseAssignmentIntervalMillis = 2000" ;;
+esac
+log "KCL $KCL_VERSION (from $JARS_DIR)"
 summary="$RESULTS/daemon-rtt-$stamp.txt"
-: >"$summary"
+echo "KCL $KCL_VERSION" >"$summary"
 for proc in rust python; do
   APP="bench-rtt-$proc-$stamp"
   dir="$STATE/$APP"
@@ -91,7 +103,7 @@ streamName = $STREAM
 applicationName = $APP
 workerId = bench-worker
 regionName = us-east-1
-AWSCredentialsProvider = DefaultAWSCredentialsProviderChain
+$kcl_props
 kinesisEndpoint = http://127.0.0.1:$KINESIS_PORT
 dynamoDBEndpoint = http://127.0.0.1:$DYNAMODB_PORT
 metricsLevel = NONE

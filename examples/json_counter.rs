@@ -110,8 +110,9 @@ fn run() -> Result<i32, BoxError> {
         format: LogFormat::Text,
         level: tracing::Level::INFO,
     };
-    let log = LogFile::install(&config)?;
+    // The policy first: a bad setting is refused before anything, the log file included, is created.
     let policy = ErrorPolicy::from_env(path.parent().unwrap_or(std::path::Path::new("")))?;
+    let log = LogFile::install(&config)?;
     let mut processor = JsonCounter {
         log: log.clone(),
         shard: String::new(),

@@ -4,6 +4,7 @@
 #
 #   scripts/build-release.sh              build record_processor -> target/ship/record_processor
 #   scripts/build-release.sh --examples   also the examples       -> target/ship/examples/<name>
+#   TARGET_ARCH=arm64 scripts/build-release.sh   cross-build for arm64 -> target/ship/aarch64-unknown-linux-gnu/...
 #
 # Prints the path of each binary it placed on stdout (record_processor first); cargo's output and the
 # script's messages go to stderr.
@@ -21,9 +22,15 @@
 #
 # Environment:
 #   STATIC [1]  1: link glibc statically (needs libc.a: Debian/Ubuntu package libc6-dev, Fedora/AL2023
-#               glibc-static); 0: a plain dynamic `cargo build --release`, for hosts without libc.a or
-#               other than Linux. Either way the binary is placed in target/ship/.
-#   CARGO [cargo]  RUSTC [rustc]  CC [cc] (only asked where libc.a is)
+#               glibc-static); 0: a dynamic `cargo build --release`, for hosts without libc.a or other
+#               than Linux. Either way the binary is placed in target/ship/.
+#   TARGET [the host triple]  the Rust target triple to build for. Another Linux GNU triple cross-compiles:
+#               the Rust target must be installed (rustup target add), cargo links with
+#               $CARGO_TARGET_<TRIPLE>_LINKER, by default <arch>-linux-gnu-gcc (scripts/cross-toolchain.sh installs
+#               it and the target's libc.a on Debian), the binary goes to target/ship/<triple>/ (the host's
+#               tests keep running target/ship/record_processor) and it is checked with readelf, not run.
+#   TARGET_ARCH  the target by Docker's architecture name (BuildKit's TARGETARCH): amd64 or arm64
+#   CARGO [cargo]  RUSTC [rustc]  CC [cc] (only asked where libc.a is; for a cross build, the linker is asked)
 #   CARGO_TARGET_DIR [<repo>/target]  where cargo builds; target/ship/ stays in the repository
 #   RUSTFLAGS  kept; the static flag is added to it (CARGO_ENCODED_RUSTFLAGS would override it: unset it)
 # --locked is passed when Cargo.lock is committed (or, without git, e.g. in the Docker build, present).
@@ -69,25 +76,59 @@ fi
 what=(--bin record_processor)
 if ((examples)); then what+=(--examples); fi
 
+host="$("$RUSTC" -vV | sed -n 's/^host: //p')" || host=""
+[[ -n "$host" ]] || die "could not read the host triple from '$RUSTC -vV'"
+if [[ -n "${TARGET_ARCH:-}" ]]; then
+  case "$TARGET_ARCH" in
+    amd64) arch_triple=x86_64-unknown-linux-gnu ;;
+    arm64) arch_triple=aarch64-unknown-linux-gnu ;;
+    *) die "TARGET_ARCH must be amd64 or arm64 (Docker's architecture names), not: $TARGET_ARCH" ;;
+  esac
+  [[ -z "${TARGET:-}" || "$TARGET" == "$arch_triple" ]] \
+    || die "TARGET=$TARGET and TARGET_ARCH=$TARGET_ARCH name different targets: set one"
+  TARGET="$arch_triple"
+fi
+TARGET="${TARGET:-$host}"
+cross=0
+[[ "$TARGET" == "$host" ]] || cross=1
+
+cc="${CC:-cc}"
+if ((cross)); then
+  [[ "$TARGET" == *-linux-gnu* ]] || die "cross builds are set up for Linux GNU targets only, not $TARGET"
+  triple_var="$(printf '%s' "$TARGET" | tr '[:lower:]-' '[:upper:]_')"
+  linker_var="CARGO_TARGET_${triple_var}_LINKER" cc_var="CC_${TARGET//-/_}"
+  cc="${!linker_var:-${TARGET%%-*}-linux-gnu-gcc}"
+  command -v "$cc" > /dev/null 2>&1 \
+    || die "no C toolchain for $TARGET: $cc not found. On Debian/Ubuntu: scripts/cross-toolchain.sh ${TARGET_ARCH:-<amd64|arm64>}; or set $linker_var"
+  # cargo links with the linker variable; crates that compile C (none today) read CC_<triple>.
+  export "$linker_var=$cc" "$cc_var=${!cc_var:-$cc}"
+  if command -v rustup > /dev/null 2>&1 && ! rustup target list --installed 2> /dev/null | grep -qxF -- "$TARGET"; then
+    die "the Rust standard library for $TARGET is not installed: rustup target add $TARGET"
+  fi
+  SHIP="$SHIP/$TARGET"
+fi
+
 if [[ "$STATIC" == 1 ]]; then
-  triple="$("$RUSTC" -vV | sed -n 's/^host: //p')" || triple=""
-  [[ -n "$triple" ]] || die "could not read the host triple from '$RUSTC -vV'"
-  case "$triple" in
+  case "$TARGET" in
     *-linux-gnu*)
-      libc_a="$("${CC:-cc}" -print-file-name=libc.a 2> /dev/null || true)"
+      libc_a="$("$cc" -print-file-name=libc.a 2> /dev/null || true)"
       if [[ "$libc_a" != /* || ! -f "$libc_a" ]]; then
-        die "static linking needs glibc's static library libc.a, which ${CC:-cc} does not find.
-  Install it (Debian/Ubuntu: apt-get install libc6-dev; Fedora/Amazon Linux: dnf install glibc-static),
-  or build a dynamically linked binary instead: STATIC=0 $0"
+        die "static linking needs glibc's static library libc.a for $TARGET, which $cc does not find.
+  Install it (Debian/Ubuntu: apt-get install libc6-dev, or for a cross build scripts/cross-toolchain.sh;
+  Fedora/Amazon Linux: dnf install glibc-static), or build a dynamically linked binary instead: STATIC=0 $0"
       fi
       ;;
     *-linux-musl*) ;; # static by default; the flag is harmless
-    *) die "static linking is only set up for Linux hosts, not $triple: run STATIC=0 $0" ;;
+    *) die "static linking is only set up for Linux targets, not $TARGET: run STATIC=0 $0" ;;
   esac
-  out="$cargo_target/$triple/release"
-  log "static build for $triple: RUSTFLAGS+=' -C target-feature=+crt-static' $CARGO build --release --target $triple ${locked[*]} ${what[*]}"
+  out="$cargo_target/$TARGET/release"
+  log "static build for $TARGET: RUSTFLAGS+=' -C target-feature=+crt-static' $CARGO build --release --target $TARGET ${locked[*]} ${what[*]}"
   RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C target-feature=+crt-static" \
-    "$CARGO" build --release --target "$triple" "${locked[@]}" "${what[@]}"
+    "$CARGO" build --release --target "$TARGET" "${locked[@]}" "${what[@]}"
+elif ((cross)); then
+  out="$cargo_target/$TARGET/release"
+  log "dynamic build (STATIC=0) for $TARGET: $CARGO build --release --target $TARGET ${locked[*]} ${what[*]}"
+  "$CARGO" build --release --target "$TARGET" "${locked[@]}" "${what[@]}"
 else
   out="$cargo_target/release"
   log "dynamic build (STATIC=0): $CARGO build --release ${locked[*]} ${what[*]}"
@@ -105,9 +146,23 @@ place() {
 }
 
 place "$out/record_processor" "$SHIP/record_processor"
-# The binary must run here; for a static build also check that it has no ELF interpreter and needs no
-# shared library (readelf, from binutils, is there wherever cc is; skipped if not).
-version="$("$SHIP/record_processor" --version)" || die "$SHIP/record_processor does not run"
+# The binary must run here (or, cross-built, be an ELF file of the target's machine); a static build must
+# also have no ELF interpreter and need no shared library (readelf, from binutils, is there wherever cc is;
+# skipped if not).
+if ((cross)); then
+  version="$TARGET, not run here"
+  case "$TARGET" in
+    aarch64-*) machine=AArch64 ;;
+    x86_64-*) machine=X86-64 ;;
+    *) machine="" ;;
+  esac
+  if [[ -n "$machine" ]] && command -v readelf > /dev/null 2>&1 \
+    && [[ "$(readelf -hW "$SHIP/record_processor")" != *"Machine:"*"$machine"* ]]; then
+    die "$SHIP/record_processor is not an ELF file for $machine ($TARGET)"
+  fi
+else
+  version="$("$SHIP/record_processor" --version)" || die "$SHIP/record_processor does not run"
+fi
 if [[ "$STATIC" == 1 ]] && command -v readelf > /dev/null 2>&1; then
   headers="$(readelf -lW "$SHIP/record_processor")" dynamic="$(readelf -dW "$SHIP/record_processor")"
   if [[ "$headers" == *INTERP* || "$dynamic" == *"(NEEDED)"* ]]; then

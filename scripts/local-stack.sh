@@ -4,9 +4,11 @@
 #   Kinesis   kinesis-mock (npm kinesis-local@0.6.2) on http://127.0.0.1:$KINESIS_PORT (4568; plain
 #             HTTP/1.1 and h2c, so enhanced fan-out's SubscribeToShard works without TLS). It also
 #             opens a TLS port ($KINESIS_TLS_PORT, 4567) that nothing here uses.
-#   DynamoDB  dynalite (npm dynalite@4.0.0), in memory, on http://127.0.0.1:$DYNAMODB_PORT (4569).
-#   Python    a venv with boto3 + aws-kinesis-agg for the producer (scripts/producer.py) and the
-#             admin helper (scripts/local_aws.py).
+#   DynamoDB  moto's server (PyPI moto[server]), in memory, on http://127.0.0.1:$DYNAMODB_PORT (4569).
+#             Not dynalite: KCL 3.x adds a global secondary index to its lease table (UpdateTable with
+#             a GSI Create), which dynalite cannot do; moto can, and runs KCL 2.x as well.
+#   Python    a venv with moto[server], boto3 + aws-kinesis-agg for the producer (scripts/producer.py)
+#             and the admin helper (scripts/local_aws.py).
 #   KCL jars  scripts/fetch-kcl-jars.sh into $JARS_DIR (default <repo>/jars).
 #
 # Usage: scripts/local-stack.sh COMMAND [ARGS]
@@ -42,11 +44,11 @@ KINESIS_TLS_PORT="${KINESIS_TLS_PORT:-4567}"
 DYNAMODB_PORT="${DYNAMODB_PORT:-4569}"
 STOP_TIMEOUT_KINESIS="${STOP_TIMEOUT_KINESIS:-25}"   # kinesis-mock takes ~10-12 s with open connections
 
-NPM_PACKAGES=(kinesis-local@0.6.2 dynalite@4.0.0)
-PY_PACKAGES=(boto3==1.44.5 aws-kinesis-agg==1.2.3 six==1.17.0 protobuf==7.36.2)
+NPM_PACKAGES=(kinesis-local@0.6.2)
+PY_PACKAGES=(boto3==1.44.5 aws-kinesis-agg==1.2.3 six==1.17.0 protobuf==7.36.2 'moto[server]==5.2.5')
 KINESIS_JS="$NODE_DIR/node_modules/kinesis-local/main.js"
 KINESIS_CERT="$NODE_DIR/node_modules/kinesis-local/server.json"
-DYNALITE_JS="$NODE_DIR/node_modules/dynalite/cli.js"
+MOTO_SERVER="$VENV/bin/moto_server"
 # kinesis-mock 0.6.2 hard-codes its listen address; install rewrites it to loopback.
 # shellcheck disable=SC2016 # literal JavaScript, not a shell expansion
 BIND_ANY='Host$().em("0.0.0.0")'
@@ -89,8 +91,11 @@ wait_port() { # PORT SECONDS NAME MATCH LOGFILE
 
 # ------------------------------------------------------------------ install
 venv_python() { echo "$VENV/bin/python"; }
-have_node_pkgs() { [[ -f "$KINESIS_JS" && -f "$KINESIS_CERT" && -f "$DYNALITE_JS" ]]; }
-have_venv() { [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c 'import boto3, aws_kinesis_agg.aggregator' 2>/dev/null; }
+have_node_pkgs() { [[ -f "$KINESIS_JS" && -f "$KINESIS_CERT" ]]; }
+have_venv() {
+  [[ -x "$VENV/bin/python" && -x "$MOTO_SERVER" ]] &&
+    "$VENV/bin/python" -c 'import boto3, aws_kinesis_agg.aggregator, moto.server' 2>/dev/null
+}
 have_jars() { compgen -G "$JARS_DIR/amazon-kinesis-client-multilang-*.jar" >/dev/null; }
 
 install_node() {
@@ -104,7 +109,7 @@ install_node() {
       tail -n 20 "$EMU_LOGS/npm-install.log" >&2
       die "npm could not install ${NPM_PACKAGES[*]} (full output: $EMU_LOGS/npm-install.log; is the npm registry reachable?)"
     fi
-    have_node_pkgs || die "npm finished but $KINESIS_JS or $DYNALITE_JS is missing (see $EMU_LOGS/npm-install.log)"
+    have_node_pkgs || die "npm finished but $KINESIS_JS is missing (see $EMU_LOGS/npm-install.log)"
   fi
   # kinesis-mock listens on 0.0.0.0 with no option to change it: rewrite the one place to 127.0.0.1.
   if grep -qF "$BIND_ANY" "$KINESIS_JS"; then
@@ -130,7 +135,7 @@ install_venv() {
       tail -n 20 "$EMU_LOGS/pip-install.log" >&2
       die "pip could not install ${PY_PACKAGES[*]} (full output: $EMU_LOGS/pip-install.log; is PyPI reachable?)"
     fi
-    have_venv || die "pip finished but boto3/aws_kinesis_agg cannot be imported from $VENV"
+    have_venv || die "pip finished but boto3/aws_kinesis_agg/moto cannot be imported from $VENV"
   fi
 }
 
@@ -170,14 +175,13 @@ start_kinesis() {
     SHARD_LIMIT="${KINESIS_MOCK_SHARD_LIMIT:-100}" \
     start_session "$PID_DIR/kinesis.pid" "$EMU_LOGS/kinesis.log" node "$KINESIS_JS"
 }
-start_dynalite() {
-  if pid_alive dynalite "$DYNALITE_JS"; then
-    log "dynalite already running (pid $(pid_of dynalite)) on $DYNAMODB_ENDPOINT"
+start_dynamodb() {
+  if pid_alive dynamodb "$MOTO_SERVER"; then
+    log "moto (DynamoDB) already running (pid $(pid_of dynamodb)) on $DYNAMODB_ENDPOINT"
     return 0
   fi
-  log "starting dynalite on $DYNAMODB_ENDPOINT (log $EMU_LOGS/dynalite.log)"
-  start_session "$PID_DIR/dynalite.pid" "$EMU_LOGS/dynalite.log" node "$DYNALITE_JS" --host 127.0.0.1 --port "$DYNAMODB_PORT" \
-    --createTableMs 50 --deleteTableMs 50 --updateTableMs 50
+  log "starting moto (DynamoDB) on $DYNAMODB_ENDPOINT (log $EMU_LOGS/dynamodb.log)"
+  start_session "$PID_DIR/dynamodb.pid" "$EMU_LOGS/dynamodb.log" "$MOTO_SERVER" -H 127.0.0.1 -p "$DYNAMODB_PORT"
 }
 cmd_up() {
   need_install
@@ -187,23 +191,23 @@ cmd_up() {
     require_free_port "$KINESIS_PORT" "Kinesis emulator" KINESIS_PORT
     require_free_port "$KINESIS_TLS_PORT" "Kinesis emulator's TLS port" KINESIS_TLS_PORT
   fi
-  if ! pid_alive dynalite "$DYNALITE_JS"; then
+  if ! pid_alive dynamodb "$MOTO_SERVER"; then
     require_free_port "$DYNAMODB_PORT" "DynamoDB emulator" DYNAMODB_PORT
   fi
   start_kinesis
-  start_dynalite
+  start_dynamodb
   wait_port "$KINESIS_PORT" 60 kinesis "$KINESIS_JS" "$EMU_LOGS/kinesis.log"
-  wait_port "$DYNAMODB_PORT" 30 dynalite "$DYNALITE_JS" "$EMU_LOGS/dynalite.log"
+  wait_port "$DYNAMODB_PORT" 60 dynamodb "$MOTO_SERVER" "$EMU_LOGS/dynamodb.log"
   log "up: Kinesis $KINESIS_ENDPOINT, DynamoDB $DYNAMODB_ENDPOINT"
 }
 cmd_down() {
   stop_pidfile "$PID_DIR/kinesis.pid" "$KINESIS_JS" "$STOP_TIMEOUT_KINESIS" kinesis-mock || true
-  stop_pidfile "$PID_DIR/dynalite.pid" "$DYNALITE_JS" 10 dynalite || true
+  stop_pidfile "$PID_DIR/dynamodb.pid" "$MOTO_SERVER" 10 "moto (DynamoDB)" || true
 }
 cmd_status() {
   local name match port rc=0
-  for name in kinesis dynalite; do
-    if [[ "$name" == kinesis ]]; then match="$KINESIS_JS" port="$KINESIS_PORT"; else match="$DYNALITE_JS" port="$DYNAMODB_PORT"; fi
+  for name in kinesis dynamodb; do
+    if [[ "$name" == kinesis ]]; then match="$KINESIS_JS" port="$KINESIS_PORT"; else match="$MOTO_SERVER" port="$DYNAMODB_PORT"; fi
     if pid_alive "$name" "$match"; then
       printf '%-9s running  pid %-7s http://127.0.0.1:%s\n' "$name" "$(pid_of "$name")" "$port"
     else

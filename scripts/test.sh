@@ -3,14 +3,29 @@
 #   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings)
 #   2. cargo test: unit tests over byte buffers, process tests over real pipes
 #   3. the container's scripts (set_properties.sh, run.sh, Dockerfile lint, shellcheck)
-#   4. end to end under the real Java MultiLangDaemon, against local emulators
-# Everything it needs is installed on first use. Set SKIP_E2E=1 to leave out step 4.
+#   4. the deployment: cfn-lint and the tests of deploy/consumer.yaml (tests/deploy/run.sh)
+#   5. end to end under the real Java MultiLangDaemon, against local emulators
+#   6. the checkout holds nothing new but target/ (builds), .local/ (tools, emulators, test state) and
+#      jars/ (the KCL jars the local stack fetches)
+# Everything it needs is installed on first use. Set SKIP_E2E=1 to leave out step 5.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 step() { printf '\n==> %s\n' "$*"; }
+
+# Untracked and ignored files outside the allowed directories, and changed tracked files.
+checkout_state() {
+  git ls-files --others -- ':(exclude)target' ':(exclude).local' ':(exclude)jars' | LC_ALL=C sort
+  git status --porcelain --untracked-files=no
+}
+checkout_before=""
+have_git=0
+if command -v git > /dev/null 2>&1 && git rev-parse --is-inside-work-tree > /dev/null 2>&1; then
+  have_git=1
+  checkout_before="$(checkout_state)"
+fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -27,10 +42,24 @@ scripts/build-release.sh
 step "container scripts"
 bash tests/container/run.sh
 
+step "deployment: cfn-lint and tests of deploy/consumer.yaml"
+bash tests/deploy/run.sh
+
 if [[ "${SKIP_E2E:-0}" == 1 ]]; then
   step "end-to-end tests skipped (SKIP_E2E=1)"
 else
   step "end-to-end tests under the real MultiLangDaemon"
   bash tests/e2e/run.sh
+fi
+if ((have_git)); then
+  step "the tests left nothing in the checkout (target/, .local/ and jars/ aside)"
+  checkout_after="$(checkout_state)"
+  if [[ "$checkout_after" != "$checkout_before" ]]; then
+    echo "new or changed since the tests started:"
+    diff <(printf '%s\n' "$checkout_before") <(printf '%s\n' "$checkout_after") | sed -n 's/^> /  /p'
+    exit 1
+  fi
+else
+  step "not a git checkout: not checking what the tests left behind"
 fi
 step "all tests passed"

@@ -419,3 +419,37 @@ fn the_rendered_template_has_no_errors() {
         );
     }
 }
+
+/// The template itself, checked by mistake: the answer is "render it first", not a complaint
+/// about `@EXECUTABLE_NAME@` as a path.
+#[test]
+fn the_unrendered_template_is_named_as_such_with_how_to_render_it() {
+    let fx = Fixture::new();
+    let template = repo().join("properties/record_processor.properties");
+    let out = fx.check_file(&template, "jars3", &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let errors = out.errors();
+    assert!(
+        errors[0].contains("this is the unrendered template")
+            && errors[0].contains("./set_properties.sh")
+            && errors[0].contains("PROPERTIES_FILE="),
+        "the first finding says how to render: {out:?}"
+    );
+    for (key, from) in [
+        ("executableName", "RECORD_PROCESSOR_BIN and LOG_DIR"),
+        ("streamName", "STREAM_NAME"),
+        ("applicationName", "APPLICATION_NAME"),
+        ("regionName", "REGION"),
+    ] {
+        assert!(
+            errors.iter().any(|e| e.contains(&format!("{key} = @"))
+                && e.contains(&format!("set_properties.sh fills it from {from})"))),
+            "{key}: {out:?}"
+        );
+    }
+    assert_eq!(errors.len(), 5, "{out:?}");
+    assert!(
+        !out.stderr.contains("PATH") && !out.stderr.contains("absolute path"),
+        "the placeholder is not judged as a path: {out:?}"
+    );
+}

@@ -688,7 +688,12 @@ mod error_policies {
     #[test]
     fn a_bad_policy_setting_is_refused_before_anything_is_read() {
         let program = example("json_counter");
+        // In a scratch directory: the example's default log is relative (logs/json_counter.log),
+        // and a test must not write into the checkout.
+        let dir = tempfile::tempdir().unwrap();
         let out = Command::new(program)
+            .current_dir(dir.path())
+            .env_remove("JSON_COUNTER_LOG")
             .env("ON_ERROR", "ignore")
             .stdin(Stdio::null())
             .output()
@@ -697,6 +702,10 @@ mod error_policies {
         assert!(String::from_utf8_lossy(&out.stderr)
             .contains("ON_ERROR=\"ignore\": expected retry, fail or skip"));
         assert!(out.stdout.is_empty());
+        assert!(
+            !dir.path().join("logs").exists(),
+            "refused before the log file was created"
+        );
     }
 
     #[test]

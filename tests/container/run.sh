@@ -438,11 +438,49 @@ no_leftovers() { local i; for ((i = 0; i < 20; i++)); do alive "$@" || return 0;
 
 # --print-command
 pc_out="$(env -i PATH="$PATH" JAVA="$fakejava" JAVA_OPTS="-Xmx64m  -Dx=y" JARS_DIR="$tmp/jars3" \
-  PROPERTIES_FILE="$tmp/pc.properties" LOGBACK_CONFIG=/l.xml "$repo/run.sh" --print-command)" && pc_rc=0 || pc_rc=$?
+  PROPERTIES_FILE="$tmp/pc.properties" LOGBACK_CONFIG=/l.xml "$repo/run.sh" --print-command 2> /dev/null)" && pc_rc=0 || pc_rc=$?
 expected_pc="$(printf '%q ' "$fakejava" -Xmx64m -Dx=y -Dfile.encoding=UTF-8 -cp "$tmp/jars3/*" \
   software.amazon.kinesis.multilang.MultiLangDaemon --properties-file "$tmp/pc.properties" --log-configuration /l.xml)"
 check "--print-command prints the java command and exits 0" test "$pc_rc" -eq 0 -a "$pc_out" = "${expected_pc% }"
 check "--print-command starts nothing and writes nothing" test ! -e "$tmp/pc.properties"
+pc_err="$(env -i PATH="$PATH" JAVA="$fakejava" PROPERTIES_FILE="$tmp/pc.properties" "$repo/run.sh" --print-command 2>&1 > /dev/null)"
+check "--print-command without REGION etc.: stderr says the file is not rendered yet and how to render it" \
+  test -n "$(contains "$pc_err" "$tmp/pc.properties" && contains "$pc_err" "does not exist yet" \
+    && contains "$pc_err" "Render it first: REGION=<region> STREAM_NAME=<stream> APPLICATION_NAME=<application> PROPERTIES_FILE=$tmp/pc.properties $repo/set_properties.sh" \
+    && echo y)"
+
+# With REGION etc. set, the printed command renders the properties and starts the daemon, pasted into a
+# shell that has none of run.sh's environment (a hostile application name and a dotted KCL_ name included).
+mkdir -p "$tmp/paste"
+pc_app=$'pasted app $(touch pwned) `x` "q" \\ é'
+pc_out="$(env -i PATH="$PATH" JAVA="$fakejava" APP_HOME="$tmp/app" JARS_DIR="$tmp/jars3" LOG_DIR="$tmp/paste/logs" \
+  RECORD_PROCESSOR_BIN="$tmp/bin/record_processor" PROPERTIES_TEMPLATE="$template" PROPERTIES_FILE="$tmp/paste/p.properties" \
+  LOGBACK_CONFIG="$repo/logback/logback.xml" REGION=eu-west-1 STREAM_NAME=pasted-stream APPLICATION_NAME="$pc_app" \
+  'KCL_fanoutConfig.consumerName=pasted-consumer' "$repo/run.sh" --print-command 2> /dev/null)" && pc_rc=0 || pc_rc=$?
+check "--print-command with REGION etc.: exit 0, nothing rendered by printing" test "$pc_rc" -eq 0 -a ! -e "$tmp/paste/p.properties"
+paste_rc=0
+( cd "$tmp/paste" && env -i PATH="$PATH" FAKE_STATE="$tmp/paste" FAKE_MODE=die FAKE_EXIT=0 LOG_DIR="$tmp/paste/logs" \
+    bash -c "$pc_out" > "$tmp/paste/out" 2>&1 ) || paste_rc=$?
+check "... pasted into a clean shell, it renders and starts the daemon (exit $paste_rc)" \
+  test "$paste_rc" -eq 0 -a -e "$tmp/paste/p.properties" -a -e "$tmp/paste/args"
+expect_props "$tmp/paste/p.properties" "... the rendered file holds the printed environment, read back exactly" \
+  streamName=pasted-stream "applicationName=$pc_app" fanoutConfig.consumerName=pasted-consumer \
+  "executableName=$tmp/bin/record_processor --log-file $tmp/paste/logs/record_processor.log"
+mapfile -d '' pasted_args < "$tmp/paste/args"
+check "... and the daemon got --properties-file with that file" \
+  test -n "$(contains "$(printf '%s ' "${pasted_args[@]}")" "--properties-file $tmp/paste/p.properties " && echo y)"
+check "... no command substitution ran" test ! -e "$tmp/paste/pwned"
+
+# set_properties.sh --help
+sph_rc=0; sph_out="$("$repo/set_properties.sh" --help 2>&1)" || sph_rc=$?
+check "set_properties.sh --help: exit 0, prints its usage (REGION, KCL_<propertyName>, PROPERTIES_FILE)" \
+  test "$sph_rc" -eq 0 -a -n "$(contains "$sph_out" "set_properties.sh --help" && contains "$sph_out" "REGION" \
+    && contains "$sph_out" "KCL_<propertyName>" && contains "$sph_out" "PROPERTIES_FILE" && ! contains "$sph_out" "set -euo" && echo y)"
+sph_rc=0
+env -i PATH="$PATH" PROPERTIES_TEMPLATE="$template" PROPERTIES_FILE="$tmp/bogus.properties" JARS_DIR="$tmp/jars3" \
+  REGION=eu-west-1 STREAM_NAME=s APPLICATION_NAME=a "$repo/set_properties.sh" --bogus > /dev/null 2> "$tmp/sph.err" || sph_rc=$?
+check "set_properties.sh with an unknown argument: non-zero exit, says so, renders nothing" \
+  test "$sph_rc" -ne 0 -a ! -e "$tmp/bogus.properties" -a -n "$(file_contains "$tmp/sph.err" "unexpected argument(s): --bogus" && echo y)"
 
 # clear errors
 run_err() { # run_err NAME EXPECTED_TEXT [NAME=VALUE...]
@@ -776,13 +814,73 @@ mkdir -p "$tmp/fj3"; : > "$tmp/fj3/amazon-kinesis-client-multilang-9.9.9.jar"
 fj_rc=0; fj JARS_DIR="$tmp/fj3" MVN=/bin/false PYTHON=/bin/false || fj_rc=$?
 check "jars put there by other means are left alone (exit 0, nothing fetched)" \
   test "$fj_rc" -eq 0 -a -e "$tmp/fj3/amazon-kinesis-client-multilang-9.9.9.jar"
-mkdir -p "$tmp/fj4"; : > "$tmp/fj4/a.jar"; : > "$tmp/fj4/amazon-kinesis-client-multilang-3.5.3.jar"
-printf 'source=maven\nkcl_version=3.5.3\njar=a.jar\njar=amazon-kinesis-client-multilang-3.5.3.jar\n' > "$tmp/fj4/.kcl-jars"
+mkdir -p "$tmp/fj4"; : > "$tmp/fj4/a.jar"; : > "$tmp/fj4/amazon-kinesis-client-2.5.8.jar"
+printf 'source=pypi\nkcl_version=2.5.8\njar=a.jar\njar=amazon-kinesis-client-2.5.8.jar\n' > "$tmp/fj4/.kcl-jars"
 fj_rc=0; fj JARS_DIR="$tmp/fj4" MVN=/bin/false PYTHON=/bin/false || fj_rc=$?
 check "a complete earlier install is kept (idempotent, exit 0)" test "$fj_rc" -eq 0
 rm "$tmp/fj4/a.jar"
 fj_rc=0; fj JARS_DIR="$tmp/fj4" MVN=/bin/false PYTHON=/bin/false || fj_rc=$?
 check "an incomplete earlier install is redone (fails here: no Maven, no Python)" test "$fj_rc" -ne 0
+
+# A lock of two jars (a.jar, the multilang jar of 9.1.0) and a fake Maven that copies $FAKE_JARS/*
+# into -DoutputDirectory, as `mvn dependency:copy-dependencies` does.
+mkdir -p "$tmp/fakemvn/jars"
+printf 'a' > "$tmp/fakemvn/jars/a.jar"
+printf 'multilang' > "$tmp/fakemvn/jars/amazon-kinesis-client-multilang-9.1.0.jar"
+cat > "$tmp/fakemvn/mvn" << 'FAKE'
+#!/usr/bin/env bash
+set -euo pipefail
+out="" ver=""
+for a in "$@"; do
+  case "$a" in -DoutputDirectory=*) out="${a#*=}" ;; -Dkcl.version=*) ver="${a#*=}" ;; esac
+done
+[[ -n "$out" && "$ver" == 9.1.0 ]] || { echo "[ERROR] fake mvn: unexpected arguments: $*"; exit 1; }
+cp "$FAKE_JARS"/*.jar "$out"/
+FAKE
+chmod +x "$tmp/fakemvn/mvn"
+{
+  echo '# version: 9.1.0'
+  (cd "$tmp/fakemvn/jars" && sha256sum -- *.jar)
+} > "$tmp/fakemvn/lock"
+fjm() { fj KCL_JARS_LOCK="$tmp/fakemvn/lock" MVN="$tmp/fakemvn/mvn" PYTHON=/bin/false "$@"; }
+fj_rc=0; fjm KCL_JARS_SOURCE=maven JARS_DIR="$tmp/fj5" FAKE_JARS="$tmp/fakemvn/jars" || fj_rc=$?
+check "lock: the jars Maven delivers match the lock: installed, with the version from the lock" \
+  test "$fj_rc" -eq 0 -a -f "$tmp/fj5/a.jar" -a "$(cat "$tmp/fj.out")" = "KCL 9.1.0"
+fj_rc=0; fjm KCL_JARS_SOURCE=maven JARS_DIR="$tmp/fj5" FAKE_JARS=/nonexistent || fj_rc=$?
+check "lock: a complete install that matches the lock is kept (nothing fetched)" test "$fj_rc" -eq 0
+printf 'tampered' > "$tmp/fj5/a.jar"
+fj_rc=0; fjm JARS_DIR="$tmp/fj5" FAKE_JARS=/nonexistent || fj_rc=$?
+check "lock: a jar changed after the install is found (non-zero exit, names the jar)" \
+  test "$fj_rc" -ne 0 -a -n "$(grep 'LOCK MISMATCH: a.jar has sha256' "$tmp/fj.err")"
+for bad in changed extra missing; do
+  rm -rf "$tmp/fakemvn/$bad"; cp -r "$tmp/fakemvn/jars" "$tmp/fakemvn/$bad"
+  case "$bad" in
+    changed) printf 'b' > "$tmp/fakemvn/$bad/a.jar"; lock_want="LOCK MISMATCH: a.jar has sha256" ;;
+    extra) printf 'x' > "$tmp/fakemvn/$bad/x.jar"; lock_want="LOCK MISMATCH: x.jar is not in" ;;
+    missing) rm "$tmp/fakemvn/$bad/a.jar"; lock_want="LOCK MISMATCH: a.jar is in .* but missing" ;;
+  esac
+  fj_rc=0; fjm KCL_JARS_SOURCE=auto JARS_DIR="$tmp/fj-$bad" FAKE_JARS="$tmp/fakemvn/$bad" || fj_rc=$?
+  check "lock: a $bad jar fails the fetch loudly, installs nothing and does not fall back to PyPI" \
+    test "$fj_rc" -ne 0 -a -n "$(grep -e "$lock_want" "$tmp/fj.err")" \
+    -a -z "$(ls "$tmp/fj-$bad"/*.jar 2> /dev/null || true)" -a -z "$(grep -i 'falling back' "$tmp/fj.err" || true)"
+done
+cp "$tmp/fakemvn/lock" "$tmp/fakemvn/lock.orig"
+printf 'c' > "$tmp/fakemvn/extra/a.jar"
+fj_rc=0
+env -i PATH="$PATH" HOME="$tmp/home" KCL_JARS_LOCK="$tmp/fakemvn/lock" MVN="$tmp/fakemvn/mvn" \
+  FAKE_JARS="$tmp/fakemvn/extra" "$repo/scripts/fetch-kcl-jars.sh" --update-lock 9.1.0 > "$tmp/fj.out" 2> "$tmp/fj.err" \
+  || fj_rc=$?
+check "lock: --update-lock VERSION rewrites the lock from what Maven delivers" \
+  test "$fj_rc" -eq 0 -a "$(grep -c '\.jar$' "$tmp/fakemvn/lock")" -eq 3 \
+  -a -n "$(grep -x '# version: 9.1.0' "$tmp/fakemvn/lock")" \
+  -a -n "$(grep -x "$(printf c | sha256sum | cut -d' ' -f1)  a.jar" "$tmp/fakemvn/lock")"
+cp "$tmp/fakemvn/lock.orig" "$tmp/fakemvn/lock"
+# shellcheck disable=SC2016 # the script is for bash -c
+check "lock: the committed lock names the multilang jar of its version and only well-formed lines" \
+  bash -c 'v="$(sed -n "s/^# version: //p" "$1")"; grep -q "  amazon-kinesis-client-multilang-$v.jar\$" "$1" &&
+    test -z "$(grep -v "^#" "$1" | grep -vE "^[0-9a-f]{64}  [A-Za-z0-9._+-]+\.jar\$")"' _ "$repo/scripts/kcl-jars.lock"
+check "lock: the Dockerfile copies the lock next to the fetch script" \
+  grep -q 'COPY scripts/fetch-kcl-jars.sh scripts/kcl-jars-pom.xml scripts/kcl-jars.lock' "$repo/Dockerfile"
 
 # ================================================================== summary
 printf '\n%d passed, %d failed\n' "$pass" "$fail"

@@ -25,6 +25,17 @@ with what record_processor logged, and with the KCL lease table.
       once, with its data, and nothing else is; no *.part file is left. With --scan, each shard's lease
       checkpoint is the position of the last line of its newest published file.
 
+  e2e_check.py handoff --records R.jsonl... --from-log LOG --to-log LOG [--quiet]
+      KCL 3.x graceful lease handoff from the worker of --from-log to the one of --to-log: at least one
+      shard went, in the first worker's log, through "shutdown requested" -> its checkpoint -> "lease of
+      shard ... ended", in that order, and the second worker initialized that shard at exactly that
+      checkpoint. Every record is logged; a record logged twice must belong to a moved shard and lie
+      after the first worker's last checkpoint of it (the loss a handoff without a checkpoint allows).
+  e2e_check.py api-actions --calls CALLS.txt... [--out FILE] [--expect FILE]
+      The AWS API operations the daemons called (lines "SERVICE OPERATION", written by the
+      ApiCallRecorder agent), as {"dynamodb": [...], "kinesis": [...], ...} in IAM's service prefixes;
+      --out writes it, --expect fails if it differs from FILE (the committed deploy/kcl-api-actions.json).
+
 The record processor logs each record's data as one line (text format):
   HH:MM:SS.mmm [module] LEVEL  function - <data>
 UTF-8 data as is with control characters escaped (\\n \\r \\t, others \\u{1b}); other data as
@@ -43,6 +54,8 @@ LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{3}) \[[^\]]*\] +[A-Z]+ +\S+ - (.*
 BINARY_MARKER = "[non-UTF-8 data, base64] "
 CHECKPOINTED = re.compile(r"checkpointed shard (\S+) at (\d+):(\d+)$")
 INITIALIZED = re.compile(r"initialized shard (\S+) at checkpoint (\S+):(\S+)$")
+SHUTDOWN_REQUESTED = re.compile(r"shutdown requested for shard (\S+)$")
+LEASE_ENDED = re.compile(r"lease of shard (\S+) ended ")
 
 
 def render(data: bytes) -> str:
@@ -381,6 +394,112 @@ def cmd_sink(a):
     return 0 if ok else 1
 
 
+def cmd_handoff(a):
+    records = read_records(a.records)
+    want = {render(base64.b64decode(r["data_b64"])): r for r in records}
+    # the first worker's story per shard: checkpoints, and the order of the handoff's three steps
+    events = defaultdict(list)  # shard -> [(kind, position or None)]
+    for path in expand([a.from_log]):
+        for _, msg in log_lines(path):
+            for kind, rx in (("shutdown", SHUTDOWN_REQUESTED), ("ended", LEASE_ENDED)):
+                m = rx.search(msg)
+                if m:
+                    events[m.group(1)].append((kind, None))
+            c = CHECKPOINTED.search(msg)
+            if c:
+                events[c.group(1)].append(("checkpoint", position(c.group(2), c.group(3))))
+    inits = defaultdict(list)
+    for path in expand([a.to_log]):
+        for _, msg in log_lines(path):
+            m = INITIALIZED.search(msg)
+            if m and m.group(2).isdigit():
+                inits[m.group(1)].append(position(m.group(2), m.group(3)))
+    moved, last_ckpt, msgs = [], {}, []
+    for shard, evs in sorted(events.items()):
+        ckpts = [p for k, p in evs if k == "checkpoint"]
+        if ckpts:
+            last_ckpt[shard] = ckpts[-1]
+        kinds = [k for k, _ in evs]
+        if "shutdown" not in kinds or "ended" not in kinds:
+            continue
+        i_sd = kinds.index("shutdown")
+        i_end = kinds.index("ended", i_sd) if "ended" in kinds[i_sd:] else -1
+        between = [p for k, p in evs[i_sd:i_end] if k == "checkpoint"] if i_end > 0 else []
+        if not between:
+            msgs.append(f"{shard}: shutdown requested and lease ended, but no checkpoint between them: {kinds}")
+            continue
+        handed = between[-1]
+        if handed not in inits.get(shard, []):
+            msgs.append(f"{shard}: handed over at {handed}, but the second worker initialized it at {inits.get(shard)}")
+            continue
+        moved.append(shard)
+        msgs.append(f"{shard}: shutdownRequested -> checkpoint {handed[0]}:{handed[1]} -> leaseLost; "
+                    f"the second worker initialized it there")
+    ok = bool(moved)
+    if not moved:
+        msgs.append("no shard was handed over gracefully")
+    seen = defaultdict(int)
+    for path in expand([a.from_log, a.to_log]):
+        for _, msg in log_lines(path):
+            if msg in want:
+                seen[msg] += 1
+    missing = [r["id"] for m, r in want.items() if not seen[m]]
+    bad_dups = []
+    for m, n in seen.items():
+        if n < 2:
+            continue
+        r = want[m]
+        pos = position(r["sequence_number"], r["sub_sequence_number"])
+        if r["shard_id"] not in moved or pos <= last_ckpt.get(r["shard_id"], (-1, -1)):
+            bad_dups.append(r["id"])
+    if missing:
+        ok = False
+        msgs.append("missing: " + " ".join(missing[:20]))
+    if bad_dups:
+        ok = False
+        msgs.append("duplicated at or before a checkpoint, or not on a moved shard: " + " ".join(bad_dups[:20]))
+    msgs.append(json.dumps({"records": len(want), "moved_shards": moved, "missing": len(missing),
+                            "duplicated": sum(1 for n in seen.values() if n > 1),
+                            "duplicates_out_of_bound": len(bad_dups)}))
+    if not a.quiet or not ok:
+        print("\n".join(msgs))
+    return 0 if ok else 1
+
+
+# The SDK's service names (SdkExecutionAttribute.SERVICE_NAME) and IAM's action prefixes.
+IAM_PREFIX = {"DynamoDb": "dynamodb", "Kinesis": "kinesis", "CloudWatch": "cloudwatch", "Sts": "sts"}
+
+
+def cmd_api_actions(a):
+    actions = defaultdict(set)
+    for path in a.calls:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                service, _, op = line.strip().partition(" ")
+                if not op:
+                    continue
+                actions[IAM_PREFIX.get(service, service.lower())].add(op)
+    got = {svc: sorted(ops) for svc, ops in sorted(actions.items())}
+    text = json.dumps(got, indent=2) + "\n"
+    print(text, end="")
+    if a.out:
+        with open(a.out, "w", encoding="utf-8") as f:
+            f.write(text)
+    if a.expect:
+        with open(a.expect, encoding="utf-8") as f:
+            committed = {k: sorted(v) for k, v in json.load(f).items() if not k.startswith("_")}
+        if committed != got:
+            for svc in sorted(set(committed) | set(got)):
+                new = sorted(set(got.get(svc, [])) - set(committed.get(svc, [])))
+                gone = sorted(set(committed.get(svc, [])) - set(got.get(svc, [])))
+                if new:
+                    print(f"{svc}: called but not in {a.expect}: {new}")
+                if gone:
+                    print(f"{svc}: in {a.expect} but not called: {gone}")
+            return 1
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -412,9 +531,19 @@ def main():
     si.add_argument("--sink-dir", required=True)
     si.add_argument("--scan")
     si.add_argument("--quiet", action="store_true")
+    ho = sub.add_parser("handoff")
+    ho.add_argument("--records", nargs="+", required=True)
+    ho.add_argument("--from-log", required=True)
+    ho.add_argument("--to-log", required=True)
+    ho.add_argument("--quiet", action="store_true")
+    aa = sub.add_parser("api-actions")
+    aa.add_argument("--calls", nargs="+", required=True)
+    aa.add_argument("--out")
+    aa.add_argument("--expect")
     a = ap.parse_args()
     sys.exit({"delivered": cmd_delivered, "leases": cmd_leases, "initialized": cmd_initialized,
-              "owners": cmd_owners, "counted": cmd_counted, "sink": cmd_sink}[a.cmd](a))
+              "owners": cmd_owners, "counted": cmd_counted, "sink": cmd_sink, "handoff": cmd_handoff,
+              "api-actions": cmd_api_actions}[a.cmd](a))
 
 
 if __name__ == "__main__":

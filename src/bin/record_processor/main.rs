@@ -17,7 +17,10 @@ use kcl_multilang::telemetry::{Heartbeat, Metrics, MetricsFormat, Observer};
 use kcl_multilang::{run_stdio_observed, ErrorPolicy, RetryPolicy};
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
     let result = match &cli.command {
         Some(cli::Command::CheckProperties(args)) => check_properties::run(args),
         Some(cli::Command::Health(args)) => health::run(args),
@@ -30,6 +33,20 @@ fn main() -> ExitCode {
             eprintln!("record_processor: {err:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Prints clap's message; the status is clap's (0 for --help and --version, 2 for a usage
+/// error), except that `health` exits 1: Docker reserves 2 in a HEALTHCHECK, and a health
+/// check that cannot even parse its options is not healthy.
+fn usage_error(err: &clap::Error) -> ExitCode {
+    // Printing can only fail on a closed stdout or stderr, where nobody would read it.
+    let _ = err.print();
+    let health = std::env::args_os().nth(1).is_some_and(|a| a == "health");
+    match err.exit_code() {
+        0 => ExitCode::SUCCESS,
+        _ if health => ExitCode::from(1),
+        code => ExitCode::from(u8::try_from(code).unwrap_or(2)),
     }
 }
 

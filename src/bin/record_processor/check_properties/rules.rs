@@ -86,10 +86,12 @@ pub fn check(parsed: &Parsed, ctx: &Context) -> Vec<Finding> {
         check_value_text(entry, &mut report);
     }
     check_required(&effective, &mut report);
-    if let Some(entry) = effective.get("executableName") {
+    let rendered = check_placeholders(&effective, &mut report);
+    // A placeholder is no path and no ARN: saying so again as a bad value would hide the point.
+    if let Some(entry) = effective.get("executableName").filter(|e| rendered(e)) {
         check_executable(entry, ctx.path_env.as_deref(), &mut report);
     }
-    if let Some(entry) = effective.get("streamArn") {
+    if let Some(entry) = effective.get("streamArn").filter(|e| rendered(e)) {
         check_stream_arn(entry, &mut report);
     }
     check_enums(&effective, &mut report);
@@ -232,6 +234,61 @@ fn check_required(effective: &HashMap<&str, &Entry>, report: &mut Report) {
             "neither streamName nor streamArn is set: the daemon refuses to start".to_owned(),
         );
     }
+}
+
+/// `@NAME@`, the way the template spells what set_properties.sh fills in, if `value` holds one.
+fn placeholder(value: &str) -> Option<&str> {
+    let mut from = 0;
+    while let Some(at) = value[from..].find('@').map(|i| from + i) {
+        let name = value[at + 1..]
+            .bytes()
+            .take_while(|b| b.is_ascii_uppercase() || *b == b'_')
+            .count();
+        if name > 0 && value.as_bytes().get(at + 1 + name) == Some(&b'@') {
+            return Some(&value[at..at + name + 2]);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// The template checked instead of the rendered file: one error per placeholder, and one that
+/// says how to render. Returns whether an entry is free of placeholders.
+fn check_placeholders(
+    effective: &HashMap<&str, &Entry>,
+    report: &mut Report,
+) -> impl Fn(&Entry) -> bool {
+    let mut unrendered: Vec<(&Entry, &str)> = effective
+        .values()
+        .filter_map(|e| placeholder(&e.value).map(|p| (*e, p)))
+        .collect();
+    unrendered.sort_by_key(|(e, _)| e.line);
+    for (entry, name) in &unrendered {
+        let from = match *name {
+            "@EXECUTABLE_NAME@" => "RECORD_PROCESSOR_BIN and LOG_DIR",
+            "@STREAM_NAME@" => "STREAM_NAME",
+            "@APPLICATION_NAME@" => "APPLICATION_NAME",
+            "@REGION@" => "REGION",
+            _ => "nothing: set_properties.sh knows no such placeholder; set the value itself",
+        };
+        report.error(
+            Some(entry.line),
+            format!(
+                "{} = {}: {name} is an unrendered placeholder (set_properties.sh fills it from {from})",
+                entry.key, entry.value
+            ),
+        );
+    }
+    if !unrendered.is_empty() {
+        report.error(
+            None,
+            "this is the unrendered template, not the file the daemon reads: render it, then check the result: \
+             REGION=eu-west-1 STREAM_NAME=my-stream APPLICATION_NAME=my-app PROPERTIES_FILE=/tmp/rendered.properties ./set_properties.sh \
+             && record_processor check-properties /tmp/rendered.properties (run.sh does both at every start)"
+                .to_owned(),
+        );
+    }
+    |entry: &Entry| placeholder(&entry.value).is_none()
 }
 
 /// The processor's command: the daemon splits executableName on spaces (no shell, no quoting)
@@ -750,6 +807,46 @@ mod tests {
         assert_eq!(run(&text, v3()), vec![]);
         let text = GOOD_V3.replace("streamName = s", "streamArn = s");
         assert!(has(&errors(&run(&text, v3())), "not a Kinesis stream ARN"));
+    }
+
+    #[test]
+    fn placeholders_are_found_where_set_properties_puts_them() {
+        assert_eq!(placeholder("@EXECUTABLE_NAME@"), Some("@EXECUTABLE_NAME@"));
+        assert_eq!(placeholder("x @REGION@ y"), Some("@REGION@"));
+        assert_eq!(placeholder("a@b.c @@ @lower@ @A"), None);
+        assert_eq!(placeholder("me@example.com @X_Y@"), Some("@X_Y@"));
+    }
+
+    #[test]
+    fn the_unrendered_template_is_called_so_and_not_a_bad_path() {
+        let text = GOOD_V3
+            .replace("/bin/sh", "@EXECUTABLE_NAME@")
+            .replace("streamName = s", "streamName = @STREAM_NAME@")
+            + "regionName = @REGION@\nstreamArn = @STREAM_ARN@\n";
+        let f = run(&text, v3());
+        let e = errors(&f);
+        assert!(has(&e, "executableName = @EXECUTABLE_NAME@: @EXECUTABLE_NAME@ is an unrendered placeholder (set_properties.sh fills it from RECORD_PROCESSOR_BIN and LOG_DIR)"), "{e:?}");
+        assert!(has(&e, "@STREAM_NAME@ is an unrendered placeholder (set_properties.sh fills it from STREAM_NAME)"));
+        assert!(has(
+            &e,
+            "@REGION@ is an unrendered placeholder (set_properties.sh fills it from REGION)"
+        ));
+        assert!(has(
+            &e,
+            "@STREAM_ARN@ is an unrendered placeholder (set_properties.sh fills it from nothing"
+        ));
+        assert!(has(&e, "this is the unrendered template"));
+        assert!(has(&e, "./set_properties.sh"));
+        assert!(
+            !has(&e, "PATH"),
+            "no complaint about the placeholder as a path: {e:?}"
+        );
+        assert!(!has(&e, "not a Kinesis stream ARN"), "{e:?}");
+        assert_eq!(e.len(), 5, "{e:?}");
+        assert_eq!(
+            f[0].line, None,
+            "the how-to-render finding comes first: {f:?}"
+        );
     }
 
     #[test]

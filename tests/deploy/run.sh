@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# tests/deploy/run.sh -- the deployment's tests: cfn-lint on deploy/consumer.yaml, then the Python tests
+# beside this script (least privilege against deploy/kcl-api-actions.json, the template's contents, the
+# invariants it shares with the Dockerfile, the properties template and the scripts, and run.sh on a
+# read-only root filesystem).
+#
+#   tests/deploy/run.sh
+#
+# Needs python3 with venv and pip, and target/ship/record_processor (built with scripts/build-release.sh
+# if missing). Installs tests/deploy/requirements.txt (cfn-lint and PyYAML, pinned) into a virtual
+# environment under ${XDG_CACHE_HOME:-~/.cache}/kcl-multilang/, keyed by the requirements' checksum, so
+# nothing lands in the checkout. The read-only-root test needs root (a mount namespace and chroot) and is
+# skipped, saying so, without it.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+here="$repo/tests/deploy"
+requirements="$here/requirements.txt"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/kcl-multilang"
+venv="$cache/deploy-venv-$(cksum < "$requirements" | cut -d' ' -f1)"
+export PYTHONDONTWRITEBYTECODE=1   # no __pycache__ in the checkout
+
+if [[ ! -x "$venv/bin/cfn-lint" ]]; then
+  echo "installing $(grep -v '^#' "$requirements" | tr '\n' ' ')into $venv"
+  rm -rf -- "$venv"
+  mkdir -p -- "$cache"
+  log="$(mktemp "${TMPDIR:-/tmp}/deploy-venv.XXXXXX")"
+  if ! { python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"; } > "$log" 2>&1; then
+    cat -- "$log" >&2
+    rm -f -- "$log"
+    rm -rf -- "$venv"
+    echo "tests/deploy: could not install $requirements (python3 -m venv, pip)" >&2
+    exit 1
+  fi
+  rm -f -- "$log"
+fi
+
+if [[ ! -x "$repo/target/ship/record_processor" ]]; then
+  echo "building target/ship/record_processor (scripts/build-release.sh)"
+  "$repo/scripts/build-release.sh" > /dev/null
+fi
+
+echo "# $("$venv/bin/cfn-lint" --version) on deploy/consumer.yaml (informational checks included)"
+"$venv/bin/cfn-lint" --include-checks I -- "$repo/deploy/consumer.yaml"
+echo "ok   - cfn-lint deploy/consumer.yaml"
+
+cd "$here"
+"$venv/bin/python" -m unittest discover -s "$here" -p 'test_*.py' -v
