@@ -6,13 +6,14 @@
 # run.sh's start to the first record, the peak and steady-state RSS of the JVM and of the processors,
 # and the CPU per record of each (bench/footprint_sample.py samples /proc).
 #
-#   bench/container-footprint.sh [--shards "2 8"] [--seconds 60] [--per-shard-rate 50] [--profiles "defaults recommended"]
+#   bench/container-footprint.sh [--shards "2 8"] [--seconds 60] [--per-shard-rate 50] [--profiles "defaults recommended c2"]
 #
 # Profiles (JAVA_OPTS), each as a Fargate task of FOOTPRINT_TASK_CPUS vCPU and FOOTPRINT_TASK_MEM memory
 # would make the JVM size itself (a container's JVM reads its cgroup limits; here they are passed):
 #   defaults      the JVM's own choices for that task size
 #   recommended   the image's default JAVA_OPTS (Dockerfile ENV JAVA_OPTS; FOOTPRINT_RECOMMENDED overrides)
-#   c1            recommended, with the JIT stopped at C1 (less start-up CPU, slower compiled code)
+#   c2            recommended without -XX:TieredStopAtLevel=1 (the C2 JIT back: more memory and CPU to
+#                 compile, faster compiled code)
 # Leases are pre-created (as scripts/local-run.sh does), so the first-record time is the daemon's
 # start, index creation and lease assignment, not the KCL's empty-table waits.
 # Results: bench/results/footprint-<time>.json and a table on stdout. Stops everything it started.
@@ -24,7 +25,7 @@ RESULTS="$ROOT/bench/results"
 SHARDS="2 8"
 SECONDS_STEADY=60
 PER_SHARD_RATE=50
-PROFILES="defaults recommended"
+PROFILES="defaults recommended c2"
 while (($# > 0)); do
   case "$1" in
     --shards) SHARDS="$2"; shift 2 ;;
@@ -38,7 +39,8 @@ done
 TASK_CPUS="${FOOTPRINT_TASK_CPUS:-1}"
 TASK_MEM="${FOOTPRINT_TASK_MEM:-2g}"
 TASK_OPTS="-XX:ActiveProcessorCount=$TASK_CPUS -XX:MaxRAM=$TASK_MEM"
-RECOMMENDED="${FOOTPRINT_RECOMMENDED:-$(sed -n 's/^ENV JAVA_OPTS="\(.*\)"$/\1/p' "$ROOT/Dockerfile")}"
+# the image's JAVA_OPTS, less its temporary directory (a path inside the image)
+RECOMMENDED="${FOOTPRINT_RECOMMENDED:-$(sed -n 's/^ *JAVA_OPTS="\(.*\)".*$/\1/p' "$ROOT/Dockerfile" | sed 's/-Djava.io.tmpdir=[^ ]* *//')}"
 
 export KINESIS_PORT="${KINESIS_PORT:-4598}" KINESIS_TLS_PORT="${KINESIS_TLS_PORT:-4597}" DYNAMODB_PORT="${DYNAMODB_PORT:-4599}"
 export LOCAL_STACK_RUN_DIR="$STATE/stack"
@@ -53,7 +55,7 @@ LOG_TAG=footprint
 source "$ROOT/scripts/lib/procs.sh"
 
 [[ -x "$BIN" ]] || die "$BIN missing: scripts/build-release.sh"
-[[ -n "$RECOMMENDED" ]] || die "no ENV JAVA_OPTS=\"...\" line in the Dockerfile"
+[[ -n "$RECOMMENDED" ]] || die "no JAVA_OPTS=\"...\" in the Dockerfile's ENV"
 mkdir -p "$STATE" "$RESULTS"
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 RUN_PID="" PRODUCER_PID="" STACK_UP=0
@@ -77,7 +79,7 @@ for shards in $SHARDS; do
     case "$profile" in
       defaults) opts="$TASK_OPTS" ;;
       recommended) opts="$TASK_OPTS $RECOMMENDED" ;;
-      c1) opts="$TASK_OPTS $RECOMMENDED -XX:TieredStopAtLevel=1" ;;
+      c2) opts="$TASK_OPTS ${RECOMMENDED//-XX:TieredStopAtLevel=1/}" ;;
       *) die "unknown profile $profile" ;;
     esac
     name="fp-$shards-$profile-$stamp"
