@@ -132,14 +132,17 @@ class ReadOnlyRootFilesystem(unittest.TestCase):
 
     def test_it_runs_with_only_the_task_volumes_writable(self):
         r = self.run_harness(self.task_volumes())
-        context = f"stderr:\n{r['stderr']}\nhealth:\n{r['health.out']}"
+        context = f"stdout:\n{r['stdout'][-3000:]}\nstderr:\n{r['stderr']}\nhealth:\n{r['health.out']}"
+        # run.sh's own messages are on stderr; the daemon's (the fake java's) reach stdout through
+        # follow-logs, as the container's only stdout writer
+        both = r["stdout"] + r["stderr"]
         self.assertEqual(r["rc"].strip(), "0", context)
         for refusal in ("Read-only file system", "Permission denied", "NOT writable", "ERROR"):
-            self.assertNotIn(refusal, r["stderr"], context)
+            self.assertNotIn(refusal, both, context)
         self.assertIn(f"check-properties: /app/run/record_processor.properties: 0 error(s), 0 warning(s) (KCL {KCL}",
                       r["stderr"])
-        self.assertIn("fake-java: java.io.tmpdir /app/run is writable", r["stderr"])
-        self.assertIn("fake-java: the processor exited with status 0", r["stderr"])
+        self.assertIn("fake-java: java.io.tmpdir /app/run is writable", r["stdout"], context)
+        self.assertIn("fake-java: the processor exited with status 0", r["stdout"], context)
         self.assertEqual(r["health.rc"].strip(), "0", context)
         self.assertIn("daemon: running", r["health.out"])
         self.assertIn(f"{SHARD}: ok", r["health.out"])
