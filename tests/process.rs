@@ -296,6 +296,51 @@ fn invalid_base64_is_a_clear_error_and_nothing_is_acknowledged() {
 }
 
 #[test]
+fn a_sequence_number_that_is_not_decimal_is_refused_and_never_checkpointed() {
+    // Checkpointing after every batch: a batch that were taken would be checkpointed at once.
+    for seq in ["SHARD_END", "TRIM_HORIZON", "-5", "", "12a"] {
+        let mut d = Daemon::start(&["--checkpoint-interval", "0"]);
+        d.send(INIT);
+        d.expect_status("initialize");
+        d.send(&batch(&[(b"one", seq, 0), (b"two", seq, 1)]));
+        d.no_message_for(Duration::from_millis(300));
+        let (status, stderr, log) = d.finish();
+        assert_eq!(status.code(), Some(2), "{seq:?}: {stderr}");
+        let named = format!("must be a non-negative decimal number (digits only), not {seq:?}");
+        assert!(stderr.contains(&named), "{seq:?}: {stderr}");
+        assert!(log.contains(&named), "{seq:?}: {log}");
+        assert!(!log.contains("checkpointed"), "{seq:?}: {log}");
+    }
+}
+
+#[test]
+fn an_initial_sequence_number_sent_as_a_number_is_logged_exactly_or_refused() {
+    let seq = "49590338271490256608559692538361571095921575989136588899";
+    let mut d = Daemon::start(&[]);
+    d.send(&format!(
+        r#"{{"action":"initialize","shardId":"shardId-000000000003","sequenceNumber":{seq},"subSequenceNumber":2}}"#
+    ));
+    d.expect_status("initialize");
+    let (status, _, log) = d.finish();
+    assert!(status.success());
+    assert!(
+        log.contains(&format!(
+            "initialized shard shardId-000000000003 at checkpoint {seq}:2\n"
+        )),
+        "{log}"
+    );
+    let mut d = Daemon::start(&[]);
+    d.send(r#"{"action":"initialize","shardId":"shardId-000000000003","sequenceNumber":4.959033827149025e+55,"subSequenceNumber":0}"#);
+    d.no_message_for(Duration::from_millis(300));
+    let (status, stderr, _) = d.finish();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("sequenceNumber 4.959033827149025e+55: a sequence number sent as a JSON number must be a non-negative integer"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn records_before_a_bad_one_are_in_the_log_and_nothing_is_acknowledged() {
     let mut d = Daemon::start(&[]);
     d.send(INIT);
