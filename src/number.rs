@@ -24,26 +24,31 @@ pub(crate) enum IntegerError {
 /// writes a Java `long` as plain digits, and accepting them would mean truncating or
 /// rounding (`1.5`) somewhere; no leading zero, `+`, whitespace or quotes, which JSON or
 /// Jackson never produce either. `-0` is zero: it is an integer in JSON's grammar, and
-/// there is no negative zero among integers. The value must fit `T`, else
-/// [`IntegerError::OutOfRange`].
+/// there is no negative zero among integers. The value must fit `T`, and its magnitude
+/// 64 bits (no field is wider), else [`IntegerError::OutOfRange`].
 pub(crate) fn integer<T: TryFrom<i128>>(token: &[u8]) -> Result<T, IntegerError> {
     let (negative, digits) = match token {
         [b'-', rest @ ..] => (true, rest),
         _ => (false, token),
     };
-    let leading_zero = digits.len() > 1 && digits[0] == b'0';
-    if digits.is_empty() || leading_zero || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
         return Err(IntegerError::NotInteger);
     }
-    let out_of_range = || IntegerError::OutOfRange(std::any::type_name::<T>());
-    // Without leading zeros, twenty digits hold every `u64` and `i64`; a longer run fits no
-    // field, and would overflow the sum below.
-    if digits.len() > 20 {
-        return Err(out_of_range());
+    // One pass that checks and adds up the digits. A magnitude past `u64::MAX` fits no
+    // field; the digits after it are still checked, so that what is not a number at all
+    // is always reported as such.
+    let mut magnitude = Some(0u64);
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(IntegerError::NotInteger);
+        }
+        magnitude = magnitude
+            .and_then(|m| m.checked_mul(10))
+            .and_then(|m| m.checked_add(u64::from(d)));
     }
-    let magnitude = digits
-        .iter()
-        .fold(0i128, |n, &d| n * 10 + i128::from(d - b'0'));
+    let out_of_range = || IntegerError::OutOfRange(std::any::type_name::<T>());
+    let magnitude = i128::from(magnitude.ok_or_else(out_of_range)?);
     T::try_from(if negative { -magnitude } else { magnitude }).map_err(|_| out_of_range())
 }
 
@@ -63,13 +68,20 @@ mod tests {
             ("9223372036854775807", i128::from(i64::MAX)),
             ("-9223372036854775808", i128::from(i64::MIN)),
             ("18446744073709551615", i128::from(u64::MAX)),
-            ("99999999999999999999", 99_999_999_999_999_999_999),
+            ("-18446744073709551615", -i128::from(u64::MAX)),
         ];
         for (token, value) in ok {
             assert_eq!(integer::<i128>(token.as_bytes()), Ok(value), "{token}");
         }
         let long = "1".repeat(400);
-        for token in ["100000000000000000000", "-100000000000000000000", &long] {
+        // No field is wider than 64 bits: a magnitude past them is out of range for any.
+        for token in [
+            "18446744073709551616",
+            "99999999999999999999",
+            "100000000000000000000",
+            "-100000000000000000000",
+            &long,
+        ] {
             assert!(
                 matches!(
                     integer::<i128>(token.as_bytes()),
