@@ -492,6 +492,50 @@ fn large_records_with_and_without_control_characters() {
 }
 
 #[test]
+fn c1_controls_are_escaped_in_the_text_log_and_exact_in_the_json_log() {
+    // The 8-bit CSI starting a colour sequence, NEL (a line break to some viewers), and
+    // characters next to them that are text: a no-break space and U+201B (its last byte is
+    // CSI's).
+    let small = "red \u{9b}31m alert\u{85}next\u{a0}\u{201b}";
+    let large = format!("{}\u{9b}2J{}", "x".repeat(70_000), "y".repeat(10_000));
+    for format in ["text", "json"] {
+        let mut d = Daemon::start(&["--log-format", format]);
+        d.send(INIT);
+        d.expect_status("initialize");
+        d.send(&batch(&[
+            (small.as_bytes(), "1", 0),
+            (large.as_bytes(), "2", 0),
+        ]));
+        d.expect_status("processRecords");
+        let (status, _, log) = d.finish();
+        assert!(status.success());
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("process_records"))
+            .collect();
+        assert_eq!(lines.len(), 2, "one line per record: {log}");
+        if format == "text" {
+            assert!(
+                lines[0].ends_with("red \\u{9b}31m alert\\u{85}next\u{a0}\u{201b}"),
+                "{}",
+                lines[0]
+            );
+            let escaped = format!("{}\\u{{9b}}2J{}", "x".repeat(70_000), "y".repeat(10_000));
+            assert!(lines[1].ends_with(&escaped), "a large record's C1 escaped");
+            assert!(
+                !log.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)),
+                "no C1 control reaches the text log"
+            );
+        } else {
+            for (line, text) in lines.iter().zip([small, large.as_str()]) {
+                let value: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert_eq!(value["message"], text, "the JSON message is the text");
+            }
+        }
+    }
+}
+
+#[test]
 fn the_log_rotates_by_size_without_losing_a_line() {
     let mut d = Daemon::start(&["--log-max-bytes", "4000", "--log-backups", "100"]);
     d.send(INIT);
