@@ -1,10 +1,11 @@
 //! A fast path for the one message that is hot: `processRecords` exactly as the daemon's
 //! Jackson writes it (fixed key order, no whitespace, no escapes in the strings we borrow).
 //!
-//! Anything else — another key order, whitespace, an escape, a number out of range — makes
-//! it give up, and the general serde parser takes the line (or, when streaming, the
-//! record). So this only ever decides how fast a line is read, never what it means; the
-//! tests check both agree.
+//! Anything else — another key order, whitespace, an escape, a number out of range, a
+//! sequence number that is not digits — makes it give up, and the general serde parser
+//! takes the line (or, when streaming, the record). Numbers are read by the rule serde's
+//! path uses too ([`crate::number::integer`]). So this only ever decides how fast a line is
+//! read, never what it means; the tests check both agree (`number::tests::both_parsers`).
 
 use std::borrow::Cow;
 
