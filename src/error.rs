@@ -26,6 +26,16 @@ pub enum ProtocolError {
         /// What the decoder said.
         reason: String,
     },
+    /// A record whose sequence number is not a non-negative decimal number (empty, a sign,
+    /// letters, a sentinel such as `SHARD_END`). Taken as a position it could be
+    /// checkpointed, and the daemon would read `SHARD_END` as the end of the shard.
+    #[error("a record's sequenceNumber must be a non-negative decimal number (digits only), not {sequence_number:?}: {line}")]
+    InvalidSequenceNumber {
+        /// The sequence number as sent, shortened when it is long.
+        sequence_number: String,
+        /// The line (or, in a streamed batch, the record), shortened.
+        line: String,
+    },
     /// A reply arrived where a checkpoint reply was expected.
     #[error("expected the daemon's checkpoint reply, got: {line}")]
     UnexpectedReply {

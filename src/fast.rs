@@ -1,10 +1,11 @@
 //! A fast path for the one message that is hot: `processRecords` exactly as the daemon's
 //! Jackson writes it (fixed key order, no whitespace, no escapes in the strings we borrow).
 //!
-//! Anything else — another key order, whitespace, an escape, a number out of range — makes
-//! it give up, and the general serde parser takes the line (or, when streaming, the
-//! record). So this only ever decides how fast a line is read, never what it means; the
-//! tests check both agree.
+//! Anything else — another key order, whitespace, an escape, a number out of range, a
+//! sequence number that is not digits — makes it give up, and the general serde parser
+//! takes the line (or, when streaming, the record). Numbers are read by the rule serde's
+//! path uses too ([`crate::number::integer`]). So this only ever decides how fast a line is
+//! read, never what it means; the tests check both agree (`number::tests::both_parsers`).
 
 use std::borrow::Cow;
 
@@ -63,25 +64,25 @@ pub(crate) fn process_records(line: &[u8]) -> Option<Message<'_>> {
 /// does not decode. `data_scanned` carries, across calls for the same record, how far the
 /// data is known to hold no quote, so a large record growing in the window is searched once.
 ///
-/// The flag says whether the sequence number is all digits, which the parse learns for
-/// free and the running maximum would otherwise check again.
+/// A record it returns has a sequence number of digits only (see
+/// [`Cursor::sequence_string`]).
 pub(crate) fn record_at<'a>(
     bytes: &'a [u8],
     data_scanned: &mut usize,
-) -> Result<(WireRecord<'a>, usize, bool), Stop> {
+) -> Result<(WireRecord<'a>, usize), Stop> {
     let mut p = Cursor { rest: bytes };
-    let (record, digits) = p.record_with_data(|p| p.data_to_quote(data_scanned))?;
-    Ok((record, bytes.len() - p.rest.len(), digits))
+    let record = p.record_with_data(|p| p.data_to_quote(data_scanned))?;
+    Ok((record, bytes.len() - p.rest.len()))
 }
 
 /// Parses the rest of a Jackson-shaped record from the closing quote of its data (which
 /// `bytes` starts with), for data decoded piece by piece as it arrived. The record has no
-/// `data`; the number of bytes taken and the all-digits flag are as for [`record_at`].
-pub(crate) fn fields_at(bytes: &[u8]) -> Result<(WireRecord<'_>, usize, bool), Stop> {
+/// `data`; the number of bytes taken and the sequence number are as for [`record_at`].
+pub(crate) fn fields_at(bytes: &[u8]) -> Result<(WireRecord<'_>, usize), Stop> {
     let mut p = Cursor { rest: bytes };
     p.literal(b"\"")?;
-    let (record, digits) = p.fields(None)?;
-    Ok((record, bytes.len() - p.rest.len(), digits))
+    let record = p.fields(None)?;
+    Ok((record, bytes.len() - p.rest.len()))
 }
 
 /// For a short string (a partition key, a sequence number) whose opening quote is
@@ -224,7 +225,6 @@ impl<'a> Cursor<'a> {
         // Base64 is checked by its decoder: no UTF-8 or control-character pass over what is
         // most of the line.
         self.record_with_data(Self::raw_string)
-            .map(|(record, _)| record)
     }
 
     /// A record, with `data` read by `data` (its opening quote consumed).
@@ -232,7 +232,7 @@ impl<'a> Cursor<'a> {
     fn record_with_data(
         &mut self,
         data: impl FnOnce(&mut Self) -> Step<&'a [u8]>,
-    ) -> Step<(WireRecord<'a>, bool)> {
+    ) -> Step<WireRecord<'a>> {
         self.literal(br#"{"data":""#)?;
         let data = data(self)?;
         self.fields(Some(data))
@@ -240,11 +240,11 @@ impl<'a> Cursor<'a> {
 
     /// The rest of a record after its data (whose closing quote is consumed).
     #[inline(always)]
-    fn fields(&mut self, data: Option<&'a [u8]>) -> Step<(WireRecord<'a>, bool)> {
+    fn fields(&mut self, data: Option<&'a [u8]>) -> Step<WireRecord<'a>> {
         self.literal(br#","partitionKey":""#)?;
         let partition_key = self.text_string()?;
         self.literal(br#","sequenceNumber":""#)?;
-        let (sequence_number, digits) = self.sequence_string()?;
+        let sequence_number = self.sequence_string()?;
         self.literal(br#","approximateArrivalTimestamp":"#)?;
         let approximate_arrival_timestamp = self.optional_number()?;
         self.literal(br#","subSequenceNumber":"#)?;
@@ -258,20 +258,27 @@ impl<'a> Cursor<'a> {
             sub_sequence_number: Some(sub_sequence_number),
             approximate_arrival_timestamp,
         };
-        Ok((record, digits))
+        Ok(record)
     }
 
-    /// A sequence number, and whether it is all digits (as the daemon's always are).
+    /// A sequence number: one or more digits, as the daemon's always are. Anything else
+    /// (`TRIM_HORIZON`, `-5`, an empty string, an escape) is [`Stop::Other`]: serde then
+    /// reads the record, and refuses it unless an escape spelled digits. This is the only
+    /// check of the digits on this path, so a non-decimal sequence number costs nothing
+    /// here and can never become a checkpoint position.
     #[inline(always)]
-    fn sequence_string(&mut self) -> Step<(&'a str, bool)> {
+    fn sequence_string(&mut self) -> Step<&'a str> {
         let rest = self.rest;
         let n = leading_digits(rest);
-        if let (digits @ [_, ..], [b'"', tail @ ..]) = rest.split_at(n) {
-            self.rest = tail;
-            // SAFETY: digits are ASCII.
-            return Ok((unsafe { std::str::from_utf8_unchecked(digits) }, true));
+        match rest.split_at(n) {
+            (digits @ [_, ..], [b'"', tail @ ..]) => {
+                self.rest = tail;
+                // SAFETY: digits are ASCII.
+                Ok(unsafe { std::str::from_utf8_unchecked(digits) })
+            }
+            (_, []) => Err(Stop::More),
+            _ => Err(Stop::Other),
         }
-        Ok((self.text_string()?, false))
     }
 
     /// The bytes up to the next quote, searching from `*scanned` bytes on (see
@@ -331,7 +338,7 @@ impl<'a> Cursor<'a> {
         Ok((text, p.rest))
     }
 
-    /// `null`, or an integer that fits an `i64`.
+    /// `null`, or an integer that fits an `i64`, as [`crate::number::integer`] reads one.
     ///
     /// Inlined for its common case, an unsigned number of up to 15 digits with the byte
     /// after it in one 16-byte block (a timestamp, a sub-sequence number): no loop, no
@@ -360,19 +367,18 @@ impl<'a> Cursor<'a> {
         if p.rest.first() == Some(&b'n') {
             return p.literal(b"null").map(|()| (None, p.rest));
         }
-        let negative = p.eat(b'-')?;
-        let rest = p.rest;
-        let digits = leading_digits(rest);
+        // The number as far as it is a minus and digits. A fraction or an exponent after
+        // them fails the literal that must follow, which leaves the line to serde, and
+        // serde hands the whole number to the same rule.
+        let sign = usize::from(rest.first() == Some(&b'-'));
+        let end = sign + leading_digits(&rest[sign..]);
         // A number is never the last thing in a line: running out means "read more".
-        if digits == rest.len() {
+        if end == rest.len() {
             return Err(Stop::More);
         }
-        // No leading zeros (not JSON), no more digits than an i64 surely holds.
-        if digits == 0 || digits > 18 || (digits > 1 && rest[0] == b'0') {
-            return Err(Stop::Other);
-        }
-        let n = parse_digits(&rest[..digits]) as i64;
-        Ok((Some(if negative { -n } else { n }), &rest[digits..]))
+        // What the rule refuses, serde refuses too, with the reason.
+        let n = crate::number::integer::<i64>(&rest[..end]).map_err(|_| Stop::Other)?;
+        Ok((Some(n), &rest[end..]))
     }
 }
 
@@ -466,32 +472,6 @@ fn leading_digits_swar(b: &[u8]) -> usize {
         .iter()
         .take_while(|c| c.is_ascii_digit())
         .count()
-}
-
-/// The value of 1 to 18 ASCII digits.
-fn parse_digits(d: &[u8]) -> u64 {
-    match d.len() {
-        8 => parse_eight(d.try_into().unwrap_or_default()),
-        // Two overlapping groups of eight. The second's leading digits, which the first
-        // already has, are turned to zeros (no division: a `%` by a variable costs more
-        // than the rest of the parse).
-        9..=16 => {
-            let tail = d.len() - 8;
-            let high = parse_eight(d[..8].try_into().unwrap_or_default());
-            let word = u64::from_le_bytes(d[tail..].try_into().unwrap_or_default());
-            let seen = (1u64 << (8 * (8 - tail))) - 1;
-            let low = (word & !seen) | (0x3030_3030_3030_3030 & seen);
-            high * POW10[tail] + parse_eight(low.to_le_bytes())
-        }
-        _ => d
-            .iter()
-            .fold(0u64, |n, &c| n * 10 + u64::from(c.wrapping_sub(b'0'))),
-    }
-}
-
-/// The value of eight ASCII digits, most significant first.
-fn parse_eight(d: [u8; 8]) -> u64 {
-    eight(u64::from_le_bytes(d).wrapping_sub(0x3030_3030_3030_3030))
 }
 
 /// The value of eight decimal digit values (0 to 9), one a byte, the most significant in
@@ -590,7 +570,7 @@ mod tests {
     }
 
     #[test]
-    fn digits_are_counted_and_parsed_exactly() {
+    fn digits_are_counted_exactly() {
         let mut n: u64 = 0;
         for len in 1..=18 {
             n = n * 10 + (len as u64 * 7) % 10;
@@ -600,18 +580,6 @@ mod tests {
                 let expected = len + usize::from(end == "9");
                 assert_eq!(leading_digits(with.as_bytes()), expected, "{with}");
             }
-            assert_eq!(parse_digits(text.as_bytes()), n, "{text}");
-        }
-        for x in [
-            0u64,
-            9,
-            10,
-            99_999_999,
-            100_000_000,
-            1_700_000_000_123,
-            999_999_999_999_999_999,
-        ] {
-            assert_eq!(parse_digits(x.to_string().as_bytes()), x);
         }
         for bad in [b'/', b':', b' ', 0x80, 0xb0, 0xff, 0x00] {
             for at in 0..20 {
@@ -713,8 +681,9 @@ mod tests {
         (got, bytes.len() - p.rest.len())
     }
 
-    /// What `optional_number` means, written plainly: `null`, or an optional minus and 1
-    /// to 18 digits without leading zeros, which must not reach the end of `bytes`.
+    /// What `optional_number` means, written plainly: `null`, or an optional minus and
+    /// digits without leading zeros whose value fits an `i64`, which must not reach the end
+    /// of `bytes`.
     fn number_reference(bytes: &[u8]) -> (Step<Option<i64>>, usize) {
         if bytes.first() == Some(&b'n') {
             return match bytes.get(..4) {
@@ -731,11 +700,15 @@ mod tests {
         if sign + digits == bytes.len() {
             return (Err(Stop::More), 0);
         }
-        if digits == 0 || digits > 18 || (digits > 1 && bytes[sign] == b'0') {
+        if digits == 0 || (digits > 1 && bytes[sign] == b'0') {
             return (Err(Stop::Other), 0);
         }
+        // `str::parse` reads "-0" as 0, and says whether the value fits an i64.
         let text = std::str::from_utf8(&bytes[..sign + digits]).unwrap();
-        (Ok(Some(text.parse().unwrap())), sign + digits)
+        match text.parse() {
+            Ok(n) => (Ok(Some(n)), sign + digits),
+            Err(_) => (Err(Stop::Other), 0),
+        }
     }
 
     /// Checks `optional_number` against the reference and against the exact path alone
@@ -920,27 +893,22 @@ mod tests {
         }
     }
 
-    /// `sequence_string` on `bytes`: the text, whether it is all digits, and how many
-    /// bytes it took.
-    fn sequence(bytes: &[u8]) -> Step<(String, bool, usize)> {
+    /// `sequence_string` on `bytes`: the text and how many bytes it took.
+    fn sequence(bytes: &[u8]) -> Step<(String, usize)> {
         let mut p = Cursor { rest: bytes };
-        let (s, digits) = p.sequence_string()?;
-        Ok((s.to_string(), digits, bytes.len() - p.rest.len()))
+        let s = p.sequence_string()?;
+        Ok((s.to_string(), bytes.len() - p.rest.len()))
     }
 
-    /// What `sequence_string` means, written plainly: a JSON string without escapes or
-    /// raw control characters, and whether it is one or more digits.
-    fn sequence_reference(bytes: &[u8]) -> Step<(String, bool, usize)> {
-        let end = bytes
-            .iter()
-            .position(|c| matches!(c, b'"' | b'\\' | b'\n'))
-            .ok_or(Stop::More)?;
-        if bytes[end] != b'"' || bytes[..end].iter().any(|&c| c < 0x20) {
-            return Err(Stop::Other);
+    /// What `sequence_string` means, written plainly: one or more digits and the closing
+    /// quote; more bytes needed while there are only digits; anything else is not for it.
+    fn sequence_reference(bytes: &[u8]) -> Step<(String, usize)> {
+        let n = bytes.iter().take_while(|c| c.is_ascii_digit()).count();
+        match bytes.get(n) {
+            None => Err(Stop::More),
+            Some(b'"') if n > 0 => Ok((String::from_utf8(bytes[..n].to_vec()).unwrap(), n + 1)),
+            Some(_) => Err(Stop::Other),
         }
-        let text = std::str::from_utf8(&bytes[..end]).map_err(|_| Stop::Other)?;
-        let digits = !text.is_empty() && text.bytes().all(|c| c.is_ascii_digit());
-        Ok((text.to_string(), digits, end + 1))
     }
 
     #[test]
@@ -961,7 +929,7 @@ mod tests {
             }
             assert_eq!(
                 sequence(&whole),
-                Ok((String::from_utf8(digits.clone()).unwrap(), true, len + 1))
+                Ok((String::from_utf8(digits.clone()).unwrap(), len + 1))
             );
             for at in 0..len {
                 for &byte in bad {
@@ -977,6 +945,19 @@ mod tests {
                     assert_eq!(sequence(cut), sequence_reference(cut), "{byte:#x} at {at}");
                 }
             }
+        }
+        // What is not a decimal number is never taken: serde reads it, and refuses it.
+        for refused in [
+            &b"\","[..],
+            b"TRIM_HORIZON\"",
+            b"SHARD_END\"",
+            b"-5\"",
+            b"+5\"",
+            b"5a\"",
+            b" 5\"",
+            b"\\u0035\"",
+        ] {
+            assert_eq!(sequence(refused), Err(Stop::Other), "{refused:?}");
         }
     }
 }

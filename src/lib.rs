@@ -44,6 +44,7 @@ mod fast;
 mod lines;
 pub mod logging;
 pub mod message;
+mod number;
 pub mod policy;
 pub mod processor;
 pub mod record;

@@ -358,18 +358,18 @@ const SCRATCH_KEEP: usize = 16 << 20;
 /// text and the spellings of the bytes between them), then the tail. `Err(rest)` when the
 /// line would take more than [`MAX_PIECES`]: `pieces` then holds the line up to `rest`,
 /// the end of `text` not yet split.
-/// `find` gives the index of the next byte to escape.
+/// `find` gives the next character to escape.
 fn line_pieces<'a>(
     pieces: &mut Vec<&'a [u8]>,
     prefix: &'a [u8],
     text: &'a [u8],
     escaping: Escaping,
-    mut find: impl FnMut(&[u8]) -> Option<usize>,
+    mut find: impl FnMut(&[u8]) -> Option<Special>,
 ) -> Result<(), &'a [u8]> {
     pieces.push(prefix);
     let mut rest = text;
-    while let Some(i) = find(rest) {
-        let (run, spelling, after) = (&rest[..i], escaping.spelling(rest[i]), &rest[i + 1..]);
+    while let Some(Special { at, len, spelling }) = find(rest) {
+        let (run, after) = (&rest[..at], &rest[at + len..]);
         // Two escapes in a row have no run between them: no piece spent on nothing.
         if !run.is_empty() {
             pieces.push(run);
@@ -403,8 +403,8 @@ enum Utf8 {
 }
 
 impl Utf8 {
-    /// The next byte of `s` to escape, checking UTF-8 on the way.
-    fn find(&mut self, s: &[u8], escaping: Escaping) -> Option<usize> {
+    /// The next character of `s` to escape, checking UTF-8 on the way.
+    fn find(&mut self, s: &[u8], escaping: Escaping) -> Option<Special> {
         match *self {
             Utf8::Known => escaping.find(s),
             Utf8::Invalid => None,
@@ -417,15 +417,18 @@ impl Utf8 {
                     .iter()
                     .position(|c| *c >= 0x80 || escaping.find(std::slice::from_ref(c)).is_some())?;
                 if s[i] < 0x80 {
-                    return Some(i);
+                    return Some(Special::byte(escaping, i, s[i]));
                 }
-                // ASCII before `i`: checking from `i` on checks the whole text, once.
+                // ASCII before `i`: checking from `i` on checks the whole text, once. A C1
+                // control is not ASCII, so it stops the search here and is found below.
                 if simdutf8::basic::from_utf8(&s[i..]).is_err() {
                     *self = Utf8::Invalid;
                     return None;
                 }
                 *self = Utf8::Known;
-                escaping.find(&s[i..]).map(|j| i + j)
+                escaping
+                    .find(&s[i..])
+                    .map(|f| Special { at: i + f.at, ..f })
             }
         }
     }
@@ -439,7 +442,10 @@ fn avx512_text() -> bool {
 }
 
 /// Where a search or copy of text stops, 64 bytes at a time: at a byte to escape, or (its
-/// sign bit) one that is not ASCII.
+/// sign bit) one that is not ASCII. The latter include the lead byte 0xC2 of every C1
+/// control (U+0080 to U+009F), so these paths never pass one: what follows a stop that is
+/// not ASCII goes to [`Escaping::find`], which escapes C1 controls for [`Escaping::Text`],
+/// wherever the 64-byte steps cut the text.
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 struct Stops {
@@ -799,12 +805,7 @@ fn first_special(b: &[u8], also: [u8; 2]) -> Option<usize> {
             while i + 16 <= b.len() {
                 let x = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
                 let low = _mm_cmpeq_epi8(_mm_min_epu8(x, top), x);
-                // Decided when inlined: Text has only DEL, given twice.
-                let equal = if also[0] == also[1] {
-                    _mm_cmpeq_epi8(x, one)
-                } else {
-                    _mm_or_si128(_mm_cmpeq_epi8(x, one), _mm_cmpeq_epi8(x, two))
-                };
+                let equal = _mm_or_si128(_mm_cmpeq_epi8(x, one), _mm_cmpeq_epi8(x, two));
                 let mask = _mm_movemask_epi8(_mm_or_si128(low, equal));
                 if mask != 0 {
                     return Some(i + mask.trailing_zeros() as usize);
@@ -825,26 +826,36 @@ fn first_special(b: &[u8], also: [u8; 2]) -> Option<usize> {
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGH: u64 = 0x8080_8080_8080_8080;
-        let has = |x: u64, c: u8| {
-            let y = x ^ (ONES * u64::from(c));
-            y.wrapping_sub(ONES) & !y & HIGH
-        };
-        // Eight bytes at a time: most log text has nothing to escape at all.
-        while let Some(chunk) = b.get(i..i + 8) {
-            let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-            let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-            if below_space | has(x, also[0]) | has(x, also[1]) != 0 {
-                break;
-            }
-            i += 8;
-        }
+        i = clean_prefix_swar(b, also);
     }
     b[i..]
         .iter()
         .position(|&c| c < 0x20 || c == also[0] || c == also[1])
         .map(|p| p + i)
+}
+
+/// How many leading bytes of `b`, in whole eight-byte words, hold nothing to escape: the
+/// word where it stops (if any) holds the first byte to escape. [`first_special`]'s loop
+/// where there is no SSE2; built for the tests on x86_64 too, so that it is run there.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn clean_prefix_swar(b: &[u8], also: [u8; 2]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has = |x: u64, c: u8| {
+        let y = x ^ (ONES * u64::from(c));
+        y.wrapping_sub(ONES) & !y & HIGH
+    };
+    let mut i = 0;
+    // Eight bytes at a time: most log text has nothing to escape at all.
+    while let Some(chunk) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        if below_space | has(x, also[0]) | has(x, also[1]) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    i
 }
 
 /// How many leading bytes of `b`, in whole 32-byte blocks, hold nothing to escape: the
@@ -876,7 +887,8 @@ unsafe fn clean_prefix_avx2(b: &[u8], also: [u8; 2]) -> usize {
 /// Copies `s` escaped onto `out` while it is ASCII, 64 bytes a step: a step with nothing to
 /// escape is one load, four compares into mask registers and one store, and the last step's
 /// masked load and store need no scalar tail. Returns how far it got: `s.len()`, or the
-/// index of the first byte that is not ASCII (everything before it is copied).
+/// index of the first byte that is not ASCII (everything before it is copied), where the
+/// caller goes on with [`Escaping::end_line`]: a C1 control starts there, never before.
 ///
 /// # Safety
 /// The CPU must have AVX-512F, AVX-512BW and BMI1.
@@ -935,13 +947,36 @@ unsafe fn copy_ascii_escaped_avx512(out: &mut Vec<u8>, s: &[u8], escaping: Escap
     i
 }
 
+/// A character to escape, as [`Escaping::find`] finds it in a text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Special {
+    /// Where it starts.
+    at: usize,
+    /// Its length in bytes: 2 for a C1 control, else 1.
+    len: usize,
+    /// How it is written.
+    spelling: &'static [u8],
+}
+
+impl Special {
+    /// The ASCII byte `c`, found at `at`.
+    fn byte(escaping: Escaping, at: usize, c: u8) -> Self {
+        Self {
+            at,
+            len: 1,
+            spelling: escaping.spelling(c),
+        }
+    }
+}
+
 /// How a message is escaped: the rules of both the copying writers ([`OneLine`],
 /// [`JsonInner`]) and of a large line written from its pieces ([`line_pieces`]), so that
 /// both give the same bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Escaping {
-    /// Control characters (below 0x20, and DEL) as `\n`, `\r`, `\t` or `\u{1b}`, so an event
-    /// stays on one line.
+    /// Control characters (below 0x20, DEL, and the C1 controls U+0080 to U+009F) as `\n`,
+    /// `\r`, `\t` or `\u{1b}`, `\u{9b}`, so an event stays on one line and cannot drive a
+    /// terminal: U+009B is the 8-bit CSI, which many terminals and viewers obey as ESC `[`.
     Text,
     /// The inside of a JSON string: `"`, `\` and the characters below 0x20.
     Json,
@@ -953,6 +988,15 @@ static TEXT_CONTROLS: [&[u8]; 32] = [
     b"\\u{8}", b"\\t", b"\\n", b"\\u{b}", b"\\u{c}", b"\\r", b"\\u{e}", b"\\u{f}", b"\\u{10}",
     b"\\u{11}", b"\\u{12}", b"\\u{13}", b"\\u{14}", b"\\u{15}", b"\\u{16}", b"\\u{17}", b"\\u{18}",
     b"\\u{19}", b"\\u{1a}", b"\\u{1b}", b"\\u{1c}", b"\\u{1d}", b"\\u{1e}", b"\\u{1f}",
+];
+
+/// How [`Escaping::Text`] spells the C1 controls, U+0080 to U+009F (in UTF-8, 0xC2 and
+/// then 0x80 to 0x9F).
+static TEXT_C1: [&[u8]; 32] = [
+    b"\\u{80}", b"\\u{81}", b"\\u{82}", b"\\u{83}", b"\\u{84}", b"\\u{85}", b"\\u{86}", b"\\u{87}",
+    b"\\u{88}", b"\\u{89}", b"\\u{8a}", b"\\u{8b}", b"\\u{8c}", b"\\u{8d}", b"\\u{8e}", b"\\u{8f}",
+    b"\\u{90}", b"\\u{91}", b"\\u{92}", b"\\u{93}", b"\\u{94}", b"\\u{95}", b"\\u{96}", b"\\u{97}",
+    b"\\u{98}", b"\\u{99}", b"\\u{9a}", b"\\u{9b}", b"\\u{9c}", b"\\u{9d}", b"\\u{9e}", b"\\u{9f}",
 ];
 
 /// How [`Escaping::Json`] spells the bytes below 0x20.
@@ -980,16 +1024,43 @@ impl Escaping {
         }
     }
 
-    /// The index of the first byte of `b` to escape.
+    /// The first character of `b` to escape.
+    ///
+    /// For [`Escaping::Text`] the scans stop at 0xC2 too, the lead byte of U+0080 to U+00BF,
+    /// and only a second byte from 0x80 to 0x9F makes it a C1 control; the others (a no-break
+    /// space, `©`, `°`) are text, and the search goes on after them. The second byte is read
+    /// from `b`, not from the scan's block, so a control cut by a block boundary is found
+    /// all the same. The cost: one more compare per block of ASCII text, and a restart of
+    /// the scan after each character from U+00A0 to U+00BF.
     #[inline(always)]
-    fn find(self, b: &[u8]) -> Option<usize> {
+    fn find(self, b: &[u8]) -> Option<Special> {
         match self {
-            Self::Text => first_special(b, [0x7f, 0x7f]),
-            Self::Json => first_special(b, [b'"', b'\\']),
+            Self::Text => {
+                let mut from = 0;
+                loop {
+                    let at = from + first_special(&b[from..], [0x7f, 0xc2])?;
+                    let c = b[at];
+                    if c != 0xc2 {
+                        return Some(Special::byte(self, at, c));
+                    }
+                    if let Some(&next @ 0x80..=0x9f) = b.get(at + 1) {
+                        return Some(Special {
+                            at,
+                            len: 2,
+                            spelling: TEXT_C1[usize::from(next - 0x80)],
+                        });
+                    }
+                    from = at + 1;
+                }
+            }
+            Self::Json => {
+                let at = first_special(b, [b'"', b'\\'])?;
+                Some(Special::byte(self, at, b[at]))
+            }
         }
     }
 
-    /// How a byte [`Escaping::find`] found is written.
+    /// How an ASCII byte [`Escaping::find`] found is written.
     fn spelling(self, c: u8) -> &'static [u8] {
         match (self, c) {
             (Self::Text, 0x7f) => b"\\u{7f}",
@@ -1000,12 +1071,12 @@ impl Escaping {
         }
     }
 
-    /// `s` split at its first byte to escape: the run before it, its spelling, the rest after
-    /// it. Only ASCII bytes are escaped, so the runs of UTF-8 text stay UTF-8.
+    /// `s` split at its first character to escape: the run before it, its spelling, the rest
+    /// after it. Only whole characters are escaped, so the runs of UTF-8 text stay UTF-8.
     #[inline(always)]
     fn split(self, s: &[u8]) -> Option<(&[u8], &'static [u8], &[u8])> {
-        let i = self.find(s)?;
-        Some((&s[..i], self.spelling(s[i]), &s[i + 1..]))
+        let Special { at, len, spelling } = self.find(s)?;
+        Some((&s[..at], spelling, &s[at + len..]))
     }
 
     /// Appends `s` escaped to `out`. Inlined, so that a caller naming its rule gets a loop
@@ -1151,21 +1222,53 @@ mod tests {
             b.iter()
                 .position(|&c| c < 0x20 || c == also[0] || c == also[1])
         };
-        for also in [[0x7f, 0x7f], [b'"', b'\\']] {
-            for len in [0usize, 1, 15, 16, 31, 32, 33, 1023, 1024, 1025, 2047, 4100] {
+        // A wide scan's clean prefix is every whole step before the one holding the first
+        // byte to escape: nothing to escape in it, and no step given up too early.
+        let check_prefixes = |v: &[u8], also: [u8; 2], what: &str| {
+            let first = naive(v, also).unwrap_or(v.len());
+            let steps_before = |step: usize| (first / step * step).min(v.len() / step * step);
+            assert_eq!(clean_prefix_swar(v, also), steps_before(8), "SWAR {what}");
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 was just detected.
+                let avx2 = unsafe { clean_prefix_avx2(v, also) };
+                assert_eq!(avx2, steps_before(32), "AVX2 {what}");
+            }
+        };
+        // The Text rule's bytes (DEL, and 0xC2 which starts a C1 control), JSON's.
+        for also in [[0x7f, 0xc2], [b'"', b'\\']] {
+            for len in [
+                0usize, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 1023, 1024, 1025, 2047,
+                4100,
+            ] {
                 let clean: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
                 assert_eq!(first_special(&clean, also), None, "{len}");
-                let spots = [0, 1, 31, 32, 1000, 1023, 1024, 2040, len.saturating_sub(1)];
+                check_prefixes(&clean, also, &format!("clean {len}"));
+                let mut spots = vec![0, 1, 7, 8, 15, 16, 31, 32, 63, 64, 1000, 1023, 1024, 2040];
+                spots.extend([
+                    len.saturating_sub(17),
+                    len.saturating_sub(16),
+                    len.saturating_sub(1),
+                ]);
                 for at in spots.into_iter().filter(|&at| at < len) {
-                    for bad in [b'\n', 0x00, 0x1f, also[0], also[1]] {
+                    // Bytes that are never escaped beside the ones that are: high bytes
+                    // (negative as signed) and the neighbours of each.
+                    for bad in [
+                        b'\n', 0x00, 0x1f, also[0], also[1], 0x20, 0x80, 0xc1, 0xc3, 0xff,
+                    ] {
                         let mut v = clean.clone();
                         v[at] = bad;
                         // A second one later must not matter.
                         if at + 40 < len {
                             v[at + 40] = b'\t';
                         }
-                        assert_eq!(first_special(&v, also), naive(&v, also), "{len} {at}");
-                        assert_eq!(first_special(&v, also), Some(at));
+                        let what = format!("{len} {at} {bad:#x}");
+                        assert_eq!(first_special(&v, also), naive(&v, also), "{what}");
+                        let special = bad < 0x20 || also.contains(&bad);
+                        if special {
+                            assert_eq!(first_special(&v, also), Some(at), "{what}");
+                        }
+                        check_prefixes(&v, also, &what);
                     }
                 }
             }
@@ -1192,21 +1295,39 @@ mod tests {
 
     #[test]
     fn bytes_to_escape_found_at_every_offset() {
-        let cases = [
-            (Escaping::Text, [0u8, b'\n', 0x1f, 0x7f]),
-            (Escaping::Json, [0u8, b'\n', b'"', b'\\']),
+        let cases: [(Escaping, &[&str]); 2] = [
+            (
+                Escaping::Text,
+                &["\0", "\n", "\u{1f}", "\u{7f}", "\u{80}", "\u{9b}", "\u{9f}"],
+            ),
+            (Escaping::Json, &["\0", "\n", "\"", "\\"]),
         ];
         for (escaping, specials) in cases {
             for len in 0..40 {
                 for at in 0..len {
                     for c in specials {
-                        let mut v = vec![b'a'; len];
-                        v[at] = c;
+                        let mut v = "a".repeat(len).into_bytes();
+                        v.splice(at..at + 1, c.bytes());
+                        let found = escaping.find(&v).map(|f| (f.at, f.len));
                         assert_eq!(
-                            escaping.find(&v),
-                            Some(at),
-                            "{escaping:?} len {len} at {at} byte {c}"
+                            found,
+                            Some((at, c.len())),
+                            "{escaping:?} len {len} at {at} {c:?}"
                         );
+                        // Text that only looks like it: the same bytes after another lead
+                        // byte, and 0xC2 before the bytes that are not C1 controls.
+                        for lookalike in ["\u{201b}", "\u{a0}", "\u{bf}", "\u{109b}", "é"] {
+                            let mut v = "a".repeat(len).into_bytes();
+                            v.splice(at..at + 1, lookalike.bytes());
+                            assert_eq!(escaping.find(&v), None, "{escaping:?} {lookalike:?}");
+                            v.extend(c.bytes());
+                            let found = escaping.find(&v).map(|f| (f.at, f.len));
+                            assert_eq!(
+                                found,
+                                Some((v.len() - c.len(), c.len())),
+                                "{lookalike:?} then {c:?}"
+                            );
+                        }
                     }
                 }
                 let clean: Vec<u8> = (0..len)
@@ -1223,18 +1344,25 @@ mod tests {
                 assert_eq!(escaping.find("é😀ü".repeat(len).as_bytes()), None);
             }
         }
-        // The other format's specials are plain text.
+        // The other format's specials are plain text: JSON keeps C1 controls, exact.
         assert_eq!(Escaping::Text.find(b"\"\\"), None);
         assert_eq!(Escaping::Json.find(&[0x7f; 20]), None);
+        assert_eq!(Escaping::Json.find("\u{9b}\u{80}".as_bytes()), None);
+        // A lone 0xC2 at the very end (not UTF-8, but never read past).
+        assert_eq!(Escaping::Text.find(b"ab\xc2"), None);
     }
 
     #[test]
     fn escaping() {
         let mut v = Vec::new();
-        write!(OneLine(&mut Bytes(&mut v)), "a\nb\r\tc\u{1b}d é\u{7f}").unwrap();
+        write!(
+            OneLine(&mut Bytes(&mut v)),
+            "a\nb\r\tc\u{1b}d é\u{7f} \u{9b}31m\u{80}\u{9f}\u{a0}©"
+        )
+        .unwrap();
         assert_eq!(
             String::from_utf8(v).unwrap(),
-            "a\\nb\\r\\tc\\u{1b}d é\\u{7f}"
+            "a\\nb\\r\\tc\\u{1b}d é\\u{7f} \\u{9b}31m\\u{80}\\u{9f}\u{a0}©"
         );
         let mut v = Vec::new();
         push_json_str(&mut Bytes(&mut v), "q\"b\\n\n\u{1}é");
@@ -1247,27 +1375,36 @@ mod tests {
     }
 
     /// The escaping rules as first written, one character at a time with `format!`: what
-    /// the tables of spellings must agree with.
+    /// the tables of spellings and every search for what to escape must agree with.
     fn reference_escape(escaping: Escaping, s: &str) -> String {
-        s.chars()
-            .map(|c| match (escaping, c) {
-                (_, '\n') => "\\n".to_string(),
-                (_, '\r') => "\\r".to_string(),
-                (_, '\t') => "\\t".to_string(),
-                (Escaping::Text, c) if c < ' ' || c == '\u{7f}' => {
-                    format!("\\u{{{:x}}}", u32::from(c))
+        let mut out = String::with_capacity(s.len());
+        for c in s.chars() {
+            match (escaping, c) {
+                (_, '\n') => out.push_str("\\n"),
+                (_, '\r') => out.push_str("\\r"),
+                (_, '\t') => out.push_str("\\t"),
+                // C0, DEL and C1: every control character of Unicode's Cc category.
+                (Escaping::Text, c) if c.is_control() => {
+                    let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
                 }
-                (Escaping::Json, '"') => "\\\"".to_string(),
-                (Escaping::Json, '\\') => "\\\\".to_string(),
-                (Escaping::Json, c) if c < ' ' => format!("\\u{:04x}", u32::from(c)),
-                (_, c) => c.to_string(),
-            })
-            .collect()
+                (Escaping::Json, '"') => out.push_str("\\\""),
+                (Escaping::Json, '\\') => out.push_str("\\\\"),
+                (Escaping::Json, c) if c < ' ' => {
+                    let _ = write!(out, "\\u{:04x}", u32::from(c));
+                }
+                (_, c) => out.push(c),
+            }
+        }
+        out
     }
 
     #[test]
     fn every_spelling_follows_the_rules() {
-        let all: String = (0u8..0x80).map(char::from).chain("é😀".chars()).collect();
+        // Every character up to U+0100 (C0, ASCII, DEL, C1, Latin-1), and a few beyond.
+        let all: String = (0u8..=0xff)
+            .map(char::from)
+            .chain("é😀\u{201b}\u{109b}".chars())
+            .collect();
         for s in all.chars().map(String::from).chain([all.clone()]) {
             let mut v = Vec::new();
             write!(OneLine(&mut Bytes(&mut v)), "{s}").unwrap();
@@ -1304,7 +1441,8 @@ mod tests {
     }
 
     /// The line the small-line path makes of `text`: the message through `OneLine` or
-    /// `JsonInner` into a buffer.
+    /// `JsonInner` into a buffer. Checked against [`reference_escape`], so that every test
+    /// comparing a path with this line compares it with the rules written plainly too.
     fn small_line(format: LogFormat, prefix: &[u8], text: &str) -> Vec<u8> {
         let mut v = prefix.to_vec();
         match format {
@@ -1315,6 +1453,14 @@ mod tests {
             }
         }
         v.push(b'\n');
+        let mut want = prefix.to_vec();
+        want.extend_from_slice(reference_escape(Escaping::of(format), text).as_bytes());
+        want.extend_from_slice(Escaping::of(format).tail());
+        assert_same_bytes(
+            &v,
+            &want,
+            &format!("{format:?}: the small-line path and the rules"),
+        );
         v
     }
 
@@ -1342,7 +1488,17 @@ mod tests {
 
     /// Text of at least `len` bytes with no byte to escape in either format, not all ASCII.
     fn plain(len: usize) -> String {
-        let words = ["lorem ", "ipsum-", "é", "😀", "0123456789", ",dolor:", "ü_"];
+        // `©` and `°` start with 0xC2 as C1 controls do: the search stops there and goes on.
+        let words = [
+            "lorem ",
+            "ipsum-",
+            "é",
+            "😀",
+            "0123456789",
+            ",dolor:",
+            "ü_",
+            "©°",
+        ];
         let mut s = String::with_capacity(len + 16);
         for w in words.iter().cycle() {
             if s.len() >= len {
@@ -1470,9 +1626,12 @@ mod tests {
         }
     }
 
+    /// On a CPU with AVX-512BW `info_if_text` takes its own paths (the masked copy, and for
+    /// large lines the search that checks UTF-8 on the way); elsewhere it checks UTF-8
+    /// first and then escapes as `info` does. Either way, its lines must be the rules'.
     #[test]
     fn info_if_text_writes_what_info_writes_and_nothing_for_non_utf8() {
-        let inserts: [&[u8]; 9] = [
+        let inserts: [&[u8]; 16] = [
             b"\n",
             b"\x01",
             b"\"",
@@ -1482,8 +1641,26 @@ mod tests {
             "é".as_bytes(),
             "😀".as_bytes(),
             b" ",
+            // C1 controls (the 8-bit CSI, NEL, the first and last), and characters whose
+            // bytes look like them: 0xC2 then 0xA0, and 0x9B after another lead byte.
+            "\u{9b}".as_bytes(),
+            "\u{85}".as_bytes(),
+            "\u{80}".as_bytes(),
+            "\u{9f}".as_bytes(),
+            "\u{a0}".as_bytes(),
+            "\u{201b}".as_bytes(),
+            "\u{9b}[31m\u{9b}".as_bytes(),
         ];
-        let invalid: [&[u8]; 5] = [b"\xff", b"\x80", b"\xe2\x82", b"\xc0\x80", b"\xed\xa0\x80"];
+        let invalid: [&[u8]; 7] = [
+            b"\xff",
+            b"\x80",
+            b"\xe2\x82",
+            b"\xc0\x80",
+            b"\xed\xa0\x80",
+            // Half a C1 control: its lead byte alone, its second byte alone.
+            b"\xc2",
+            b"\x9b",
+        ];
         let mut lengths: Vec<usize> = (0..=100).collect();
         lengths.extend([127, 128, 129, 200, 1000, DIRECT_BYTES - 1]);
         // Large lines: the search's last, masked step at every length modulo 64 there is.
@@ -1491,21 +1668,30 @@ mod tests {
         for format in [LogFormat::Text, LogFormat::Json] {
             let (dir, log) = temp_log(format);
             let mut lines = log.info_lines("module", "function");
+            let escaping = Escaping::of(format);
             let mut want = Vec::new();
-            let mut check = |bytes: &[u8], what: &str| {
-                let text = std::str::from_utf8(bytes).ok();
+            // `before` and `after` hold nothing to escape, so the line the rules make of
+            // the whole is theirs with only `insert` put through the reference: thousands of
+            // 64 KiB lines would take minutes through it.
+            let mut check = |before: &[u8], insert: &[u8], after: &[u8], what: &str| {
+                let bytes = [before, insert, after].concat();
+                let text = std::str::from_utf8(insert).ok();
                 assert_eq!(
-                    lines.info_if_text(bytes).unwrap(),
+                    lines.info_if_text(&bytes).unwrap(),
                     text.is_some(),
                     "{format:?} {what}"
                 );
                 if let Some(text) = text {
-                    want.extend(small_line(format, &lines.prefix, text));
+                    want.extend_from_slice(&lines.prefix);
+                    want.extend_from_slice(before);
+                    want.extend_from_slice(reference_escape(escaping, text).as_bytes());
+                    want.extend_from_slice(after);
+                    want.extend_from_slice(escaping.tail());
                 }
             };
             for &len in &lengths {
                 let base: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
-                check(&base, &format!("plain {len}"));
+                check(&base, b"", b"", &format!("plain {len}"));
                 // Something at every position of short texts, at a few of long ones: some
                 // steps in, and in and around the last step.
                 let at: Vec<usize> = if len > 200 {
@@ -1526,17 +1712,15 @@ mod tests {
                 };
                 for at in at {
                     for (n, insert) in inserts.iter().chain(&invalid).enumerate() {
-                        let mut t = base[..at].to_vec();
-                        t.extend_from_slice(insert);
-                        t.extend_from_slice(&base[at..]);
-                        check(&t, &format!("{len} at {at} insert {n}"));
+                        let what = format!("{len} at {at} insert {n}");
+                        check(&base[..at], insert, &base[at..], &what);
                     }
                 }
             }
             // Past the writev's piece budget (copied from there on), then not UTF-8.
             let dense = "a\n".repeat(DIRECT_BYTES / 2);
-            for tail in [&b"\xff"[..], "é".as_bytes(), b"ok"] {
-                check(&[dense.as_bytes(), tail].concat(), "dense");
+            for tail in [&b"\xff"[..], "é".as_bytes(), b"ok", "\u{9b}".as_bytes()] {
+                check(b"", &[dense.as_bytes(), tail].concat(), b"", "dense");
             }
             lines.publish().unwrap();
             log.flush().unwrap();
@@ -1547,7 +1731,7 @@ mod tests {
     #[test]
     fn large_lines_are_the_bytes_small_lines_would_be() {
         let specials = [
-            '\n', '\t', '\u{1}', '\u{7f}', '"', '\\', '\r', '\u{1f}', '\u{1b}',
+            '\n', '\t', '\u{1}', '\u{7f}', '"', '\\', '\r', '\u{1f}', '\u{1b}', '\u{9b}', '\u{85}',
         ];
         for len in [100_000, 1 << 20] {
             let body = plain(len);

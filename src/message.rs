@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::error::{excerpt, ProtocolError};
 use crate::record::Record;
@@ -69,10 +70,18 @@ pub struct WireRecord<'a> {
     )]
     pub sequence_number: Option<Cow<'a, str>>,
     /// The sub-sequence number.
-    #[serde(rename = "subSequenceNumber", default)]
+    #[serde(
+        rename = "subSequenceNumber",
+        default,
+        deserialize_with = "sub_sequence_number"
+    )]
     pub sub_sequence_number: Option<u64>,
     /// Arrival time in epoch milliseconds.
-    #[serde(rename = "approximateArrivalTimestamp", default)]
+    #[serde(
+        rename = "approximateArrivalTimestamp",
+        default,
+        deserialize_with = "arrival_timestamp"
+    )]
     pub approximate_arrival_timestamp: Option<i64>,
 }
 
@@ -139,9 +148,17 @@ struct RawMessage<'a> {
         deserialize_with = "string_or_number"
     )]
     sequence_number: Option<String>,
-    #[serde(rename = "subSequenceNumber", default)]
+    #[serde(
+        rename = "subSequenceNumber",
+        default,
+        deserialize_with = "sub_sequence_number"
+    )]
     sub_sequence_number: Option<u64>,
-    #[serde(rename = "millisBehindLatest", default)]
+    #[serde(
+        rename = "millisBehindLatest",
+        default,
+        deserialize_with = "millis_behind_latest"
+    )]
     millis_behind_latest: Option<u64>,
     #[serde(borrow, default)]
     records: Option<Vec<WireRecord<'a>>>,
@@ -201,21 +218,70 @@ where
 }
 
 /// Jackson writes sequence numbers as strings, but coerces numbers; accept both.
+///
+/// A number is kept as the digits it was written with, never through a float (a 56-digit
+/// sequence number is not an `f64`): its raw text is taken, and it must be a non-negative
+/// integer. Any other number (`-5`, `1.5`, `4.9e55`) is refused: it cannot be a position,
+/// and a string made of it would only be logged or echoed as something the daemon never
+/// meant. The raw text comes from `serde_json`'s `RawValue` rather than its
+/// `arbitrary_precision` feature, which would change how every number in the crate is
+/// parsed.
 fn string_or_number<'de, D>(d: D) -> Result<Option<String>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum StrOrNum<'a> {
-        Str(#[serde(borrow)] Cow<'a, str>),
-        Num(serde_json::Number),
+    use serde::de::Error as _;
+    let Some(raw) = Option::<&'de RawValue>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let text = raw.get();
+    if text.starts_with('"') {
+        // A string: unescaped by serde_json, as any other string is.
+        return serde_json::from_str::<String>(text)
+            .map(Some)
+            .map_err(D::Error::custom);
     }
-    Ok(match Option::<StrOrNum>::deserialize(d)? {
-        None => None,
-        Some(StrOrNum::Str(s)) => Some(s.into_owned()),
-        Some(StrOrNum::Num(n)) => Some(n.to_string()),
-    })
+    if crate::sequence::is_numeric(text) {
+        return Ok(Some(text.to_string()));
+    }
+    Err(D::Error::custom(format_args!(
+        "sequenceNumber {}: a sequence number sent as a JSON number must be a non-negative integer",
+        excerpt(text.as_bytes())
+    )))
+}
+
+/// An integer field, read by the rule the fast path uses too ([`crate::number::integer`]):
+/// from the number's raw text, so that `serde_json`'s own reading of numbers (`-0` as a
+/// float, say) cannot make the two paths disagree.
+fn integer_field<'de, D, T>(d: D, field: &str) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i128>,
+{
+    use serde::de::Error as _;
+    let Some(raw) = Option::<&'de RawValue>::deserialize(d)? else {
+        return Ok(None);
+    };
+    crate::number::integer(raw.get().as_bytes())
+        .map(Some)
+        .map_err(|err| {
+            D::Error::custom(format_args!(
+                "{field} {}: {err}",
+                excerpt(raw.get().as_bytes())
+            ))
+        })
+}
+
+fn sub_sequence_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    integer_field(d, "subSequenceNumber")
+}
+
+fn arrival_timestamp<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    integer_field(d, "approximateArrivalTimestamp")
+}
+
+fn millis_behind_latest<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    integer_field(d, "millisBehindLatest")
 }
 
 fn malformed(line: &[u8], reason: impl Into<String>) -> ProtocolError {
@@ -286,10 +352,16 @@ fn into_message<'a>(raw: RawMessage<'a>, line: &[u8]) -> Result<Message<'a>, Pro
             sequence_number: raw.sequence_number,
             sub_sequence_number: raw.sub_sequence_number,
         }),
-        "processRecords" => Message::ProcessRecords {
-            records: raw.records.unwrap_or_default(),
-            millis_behind_latest: raw.millis_behind_latest,
-        },
+        "processRecords" => {
+            let records = raw.records.unwrap_or_default();
+            for record in &records {
+                check_sequence_number(record, line)?;
+            }
+            Message::ProcessRecords {
+                records,
+                millis_behind_latest: raw.millis_behind_latest,
+            }
+        }
         "leaseLost" => Message::LeaseLost,
         "shardEnded" => Message::ShardEnded,
         "shutdownRequested" => Message::ShutdownRequested,
@@ -310,6 +382,34 @@ fn into_message<'a>(raw: RawMessage<'a>, line: &[u8]) -> Result<Message<'a>, Pro
         }),
         _ => Message::Unknown(action.into_owned()),
     })
+}
+
+/// Refuses a record whose sequence number is there but is not a non-negative decimal
+/// number; `context` is the line or record it came in, for the message. (A missing one is
+/// reported when the record is decoded.)
+///
+/// Only records read by serde need this: the fast path takes nothing but digits, and leaves
+/// everything else to serde. On serde's path this is the one pass over the digits: the run
+/// loop's maximum trusts them (see [`crate::sequence::index_of_max_numeric`]).
+pub(crate) fn check_sequence_number(
+    record: &WireRecord<'_>,
+    context: &[u8],
+) -> Result<(), ProtocolError> {
+    match record.sequence_number.as_deref() {
+        Some(seq) if !crate::sequence::is_numeric(seq) => {
+            // Not `excerpt`: that trims line ends, which here would hide what is wrong.
+            let mut end = seq.len().min(100);
+            while !seq.is_char_boundary(end) {
+                end -= 1;
+            }
+            let more = if end < seq.len() { "…" } else { "" };
+            Err(ProtocolError::InvalidSequenceNumber {
+                sequence_number: format!("{}{more}", &seq[..end]),
+                line: excerpt(context),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 impl WireRecord<'_> {
@@ -348,7 +448,9 @@ fn into_owned_message(m: Message<'_>) -> Message<'static> {
 /// Decodes a batch's records into `arena` (cleared first) and returns them borrowing from it.
 ///
 /// A record without data, or without a sequence number, or with invalid base64, is an
-/// error: it cannot be processed or checkpointed, and guessing would lose it.
+/// error: it cannot be processed or checkpointed, and guessing would lose it. A sequence
+/// number that is not decimal is refused by [`parse_message`], which `wire` is expected to
+/// come from; it is not checked again here.
 pub fn decode_records<'a>(
     wire: &'a [WireRecord<'a>],
     arena: &'a mut Vec<u8>,
@@ -481,6 +583,48 @@ mod tests {
         );
         let Message::Initialize(i) = m else { panic!() };
         assert_eq!((i.sequence_number, i.sub_sequence_number), (None, None));
+    }
+
+    #[test]
+    fn a_sequence_number_sent_as_a_number_keeps_its_exact_digits() {
+        let seq = "49590338271490256608559692538361571095921575989136588899";
+        let line = format!(
+            r#"{{"action":"initialize","shardId":"s","sequenceNumber":{seq},"subSequenceNumber":0}}"#
+        );
+        let Message::Initialize(i) = parse(&line) else {
+            panic!()
+        };
+        assert_eq!(
+            i.sequence_number.as_deref(),
+            Some(seq),
+            "not through an f64"
+        );
+        let Message::Checkpoint(c) = parse(&format!(
+            r#"{{"action":"checkpoint","sequenceNumber":{seq},"subSequenceNumber":3,"error":null}}"#
+        )) else {
+            panic!()
+        };
+        assert_eq!(c.sequence_number.as_deref(), Some(seq));
+        // A string is unescaped as usual.
+        let Message::Initialize(i) =
+            parse(r#"{"action":"initialize","shardId":"s","sequenceNumber":"4\u0032"}"#)
+        else {
+            panic!()
+        };
+        assert_eq!(i.sequence_number.as_deref(), Some("42"));
+        // Any other number is refused, naming it, rather than logged as something else.
+        for number in ["4.959033827149025e+55", "1e3", "1.5", "-5", "-0", "0.0"] {
+            let line = format!(
+                r#"{{"action":"initialize","shardId":"s","sequenceNumber":{number},"subSequenceNumber":0}}"#
+            );
+            let err = parse_message(line.as_bytes()).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "sequenceNumber {number}: a sequence number sent as a JSON number must be a non-negative integer"
+                )),
+                "{err}"
+            );
+        }
     }
 
     #[test]

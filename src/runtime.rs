@@ -16,7 +16,7 @@ use crate::message::{
 use crate::policy::{write_dead_letters, ErrorPolicy};
 use crate::processor::{ProcessRecordsInput, RecordProcessor};
 use crate::record::Record;
-use crate::sequence::{index_of_max, Position};
+use crate::sequence::{index_of_max_numeric, Position};
 use crate::stream::{stream_records, StreamEnd};
 use crate::telemetry::{Observer, ShardStats};
 
@@ -167,7 +167,8 @@ impl<R: Read, W: Write> Runtime<R, W> {
                     millis_behind_latest,
                 } => {
                     let records = decode_records(records, arena)?;
-                    let largest = index_of_max(records.iter().map(Record::position_parts));
+                    // `parse_message` refused any record whose sequence number is not decimal.
+                    let largest = index_of_max_numeric(records.iter().map(Record::position_parts));
                     let largest_position = largest.map(|i| records[i].position_parts());
                     let bytes = records.iter().map(|r| r.data.len() as u64).sum();
                     stats.batch(

@@ -16,9 +16,11 @@ use std::io::Read;
 use crate::error::{excerpt, ProtocolError, RunError};
 use crate::fast::{self, Stop, HEADER};
 use crate::lines::{LineBuf, LineReader};
-use crate::message::{decode_append, parse_message, record_with, Message, WireRecord};
+use crate::message::{
+    check_sequence_number, decode_append, parse_message, record_with, Message, WireRecord,
+};
 use crate::record::Record;
-use crate::sequence::{is_numeric, RunningMax};
+use crate::sequence::RunningMax;
 
 /// What a streamed batch added up to.
 #[derive(Debug, Default)]
@@ -93,10 +95,8 @@ pub(crate) fn stream_records<R: Read>(
             // The rest of the record must be here before the last piece is decoded, so that
             // a retry never decodes a piece twice.
             match fast::fields_at(&rest[quote..]) {
-                Ok((wire, used, digits))
-                    if crate::b64::decode_append(&rest[..quote], arena).is_ok() =>
-                {
-                    deliver(&wire, arena, digits, &mut out, &mut each)?;
+                Ok((wire, used)) if crate::b64::decode_append(&rest[..quote], arena).is_ok() => {
+                    deliver(&wire, arena, &mut out, &mut each)?;
                     at += quote + used;
                     (piecewise, first, data_scanned) = (false, false, 0);
                 }
@@ -143,12 +143,12 @@ pub(crate) fn stream_records<R: Read>(
         let mut parsed = None;
         if !exact {
             match fast::record_at(&bytes[at..], &mut data_scanned) {
-                Ok((wire, used, digits)) => {
+                Ok((wire, used)) => {
                     arena.clear();
                     // The fast path takes data up to the first quote: an escape there (or
                     // bad base64) shows as data that does not decode. Serde decides.
                     match decode_append(&wire, arena) {
-                        Ok(()) => parsed = Some((wire, used, digits)),
+                        Ok(()) => parsed = Some((wire, used)),
                         Err(_) => exact = true,
                     }
                 }
@@ -168,14 +168,16 @@ pub(crate) fn stream_records<R: Read>(
         }
         if exact {
             if let Some(used) = object_end(&bytes[at..])? {
-                let wire = parse_record(&bytes[at..at + used])?;
+                let object = &bytes[at..at + used];
+                let wire = parse_record(object)?;
+                // Before decoding, as the batch path refuses the line before decoding any.
+                check_sequence_number(&wire, object)?;
                 arena.clear();
                 decode_append(&wire, arena)?;
-                let digits = is_numeric(wire.sequence_number.as_deref().unwrap_or(""));
-                parsed = Some((wire, used, digits));
+                parsed = Some((wire, used));
             }
         }
-        let Some((wire, used, digits)) = parsed else {
+        let Some((wire, used)) = parsed else {
             // Ask for twice what is held, so a large record is re-parsed O(1) times.
             let have = window.line().len() - at;
             if !refill(input, window, &mut at, (have + 1).max(MIN_READ_AHEAD))? {
@@ -185,7 +187,7 @@ pub(crate) fn stream_records<R: Read>(
         };
         exact = false;
         data_scanned = 0;
-        deliver(&wire, arena, digits, &mut out, &mut each)?;
+        deliver(&wire, arena, &mut out, &mut each)?;
         at += used;
         first = false;
     }
@@ -222,7 +224,6 @@ pub(crate) fn stream_records<R: Read>(
 fn deliver(
     wire: &WireRecord<'_>,
     arena: &[u8],
-    digits: bool,
     out: &mut Streamed,
     each: &mut impl FnMut(&Record<'_>) -> Result<(), RunError>,
 ) -> Result<(), RunError> {
@@ -230,7 +231,7 @@ fn deliver(
     out.count += 1;
     out.bytes += record.data.len() as u64;
     let (seq, sub) = record.position_parts();
-    out.largest.offer_checked(seq, sub, digits);
+    out.largest.offer(seq, sub);
     each(&record)
 }
 

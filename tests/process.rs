@@ -296,6 +296,51 @@ fn invalid_base64_is_a_clear_error_and_nothing_is_acknowledged() {
 }
 
 #[test]
+fn a_sequence_number_that_is_not_decimal_is_refused_and_never_checkpointed() {
+    // Checkpointing after every batch: a batch that were taken would be checkpointed at once.
+    for seq in ["SHARD_END", "TRIM_HORIZON", "-5", "", "12a"] {
+        let mut d = Daemon::start(&["--checkpoint-interval", "0"]);
+        d.send(INIT);
+        d.expect_status("initialize");
+        d.send(&batch(&[(b"one", seq, 0), (b"two", seq, 1)]));
+        d.no_message_for(Duration::from_millis(300));
+        let (status, stderr, log) = d.finish();
+        assert_eq!(status.code(), Some(2), "{seq:?}: {stderr}");
+        let named = format!("must be a non-negative decimal number (digits only), not {seq:?}");
+        assert!(stderr.contains(&named), "{seq:?}: {stderr}");
+        assert!(log.contains(&named), "{seq:?}: {log}");
+        assert!(!log.contains("checkpointed"), "{seq:?}: {log}");
+    }
+}
+
+#[test]
+fn an_initial_sequence_number_sent_as_a_number_is_logged_exactly_or_refused() {
+    let seq = "49590338271490256608559692538361571095921575989136588899";
+    let mut d = Daemon::start(&[]);
+    d.send(&format!(
+        r#"{{"action":"initialize","shardId":"shardId-000000000003","sequenceNumber":{seq},"subSequenceNumber":2}}"#
+    ));
+    d.expect_status("initialize");
+    let (status, _, log) = d.finish();
+    assert!(status.success());
+    assert!(
+        log.contains(&format!(
+            "initialized shard shardId-000000000003 at checkpoint {seq}:2\n"
+        )),
+        "{log}"
+    );
+    let mut d = Daemon::start(&[]);
+    d.send(r#"{"action":"initialize","shardId":"shardId-000000000003","sequenceNumber":4.959033827149025e+55,"subSequenceNumber":0}"#);
+    d.no_message_for(Duration::from_millis(300));
+    let (status, stderr, _) = d.finish();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("sequenceNumber 4.959033827149025e+55: a sequence number sent as a JSON number must be a non-negative integer"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn records_before_a_bad_one_are_in_the_log_and_nothing_is_acknowledged() {
     let mut d = Daemon::start(&[]);
     d.send(INIT);
@@ -444,6 +489,50 @@ fn large_records_with_and_without_control_characters() {
     );
     assert!(lines[2].ends_with(&format!("process_records - {unicode}")));
     assert!(lines[3].ends_with("process_records - after"));
+}
+
+#[test]
+fn c1_controls_are_escaped_in_the_text_log_and_exact_in_the_json_log() {
+    // The 8-bit CSI starting a colour sequence, NEL (a line break to some viewers), and
+    // characters next to them that are text: a no-break space and U+201B (its last byte is
+    // CSI's).
+    let small = "red \u{9b}31m alert\u{85}next\u{a0}\u{201b}";
+    let large = format!("{}\u{9b}2J{}", "x".repeat(70_000), "y".repeat(10_000));
+    for format in ["text", "json"] {
+        let mut d = Daemon::start(&["--log-format", format]);
+        d.send(INIT);
+        d.expect_status("initialize");
+        d.send(&batch(&[
+            (small.as_bytes(), "1", 0),
+            (large.as_bytes(), "2", 0),
+        ]));
+        d.expect_status("processRecords");
+        let (status, _, log) = d.finish();
+        assert!(status.success());
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("process_records"))
+            .collect();
+        assert_eq!(lines.len(), 2, "one line per record: {log}");
+        if format == "text" {
+            assert!(
+                lines[0].ends_with("red \\u{9b}31m alert\\u{85}next\u{a0}\u{201b}"),
+                "{}",
+                lines[0]
+            );
+            let escaped = format!("{}\\u{{9b}}2J{}", "x".repeat(70_000), "y".repeat(10_000));
+            assert!(lines[1].ends_with(&escaped), "a large record's C1 escaped");
+            assert!(
+                !log.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)),
+                "no C1 control reaches the text log"
+            );
+        } else {
+            for (line, text) in lines.iter().zip([small, large.as_str()]) {
+                let value: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert_eq!(value["message"], text, "the JSON message is the text");
+            }
+        }
+    }
 }
 
 #[test]

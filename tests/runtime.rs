@@ -559,6 +559,48 @@ fn malformed_lines_stop_the_loop_naming_the_line() {
 }
 
 #[test]
+fn records_whose_sequence_number_is_not_decimal_stop_the_loop_in_both_modes() {
+    for seq in ["", "-5", "TRIM_HORIZON", "SHARD_END", "12a", "1e3"] {
+        // Behind a good record, which a streaming processor has been handed by then: the
+        // batch is not answered, so the daemon delivers it again.
+        let b = batch(&[("aGk=", "10", 0), ("aGk=", seq, 1)]);
+        let reordered = b
+            .replacen(
+                r#"{"action":"processRecords","records":"#,
+                r#"{"millisBehindLatest":5,"records":"#,
+                1,
+            )
+            .replacen(
+                r#""millisBehindLatest":5}"#,
+                r#""action":"processRecords"}"#,
+                1,
+            );
+        for line in [b, reordered] {
+            let input = join(&[INIT, &line, r#"{"action":"shardEnded"}"#]);
+            let mut p = Recorder::new(Act::CheckpointAll, Act::CheckpointAll);
+            let (result, out) = drive(&input, &mut p);
+            let err = result.expect_err(seq);
+            assert!(
+                matches!(
+                    &err,
+                    RunError::Protocol(kcl_multilang::ProtocolError::InvalidSequenceNumber {
+                        sequence_number,
+                        ..
+                    }) if sequence_number == seq
+                ),
+                "{err:?}"
+            );
+            assert_eq!(
+                lines(&out),
+                [status("initialize")],
+                "no checkpoint, no status"
+            );
+            assert_eq!(p.calls.len(), 1, "the processor never saw the batch end");
+        }
+    }
+}
+
+#[test]
 fn eof_at_any_point_ends_cleanly() {
     let b = batch(&[("YQ==", "1", 0)]);
     // Before anything, between actions, in the middle of a line.
