@@ -9,7 +9,7 @@ Every user record carries a unique id "<prefix>-<kind>-<n>" and a random partiti
   text     plain ASCII text
   json     a JSON body {"data": "..."}, as the sample's HTTP producer sends
   unicode  non-ASCII UTF-8 text (accents, CJK, an emoji)
-  control  UTF-8 text with a tab, a newline, a carriage return and an ESC in it
+  control  UTF-8 text with a tab, a newline, a carriage return, an ESC and an 8-bit CSI (U+009B) in it
   binary   bytes that are not valid UTF-8
   large    one record of --large-bytes (default 1,000,000) bytes of text
   agg      KPL-aggregated Kinesis records (built with aws-kinesis-agg), each holding
@@ -73,7 +73,8 @@ def payload(kind, rid, large_bytes):
     if kind == "unicode":
         return f"{rid} héllo wörld ✓ 日本語 Ελληνικά 😀".encode("utf-8")
     if kind == "control":
-        return f"{rid} tab\there newline\nhere cr\rhere esc\x1bhere".encode()
+        # C0 controls, ESC, and the 8-bit CSI (U+009B, a C1 control) a terminal would obey
+        return f"{rid} tab\there newline\nhere cr\rhere esc\x1bhere csi\u009b2Jhere".encode()
     if kind == "binary":
         return b"\xff\xfe\x00" + rid.encode() + b"\x80\xc3\x28"
     if kind == "large":

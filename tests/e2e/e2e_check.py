@@ -38,7 +38,7 @@ with what record_processor logged, and with the KCL lease table.
 
 The record processor logs each record's data as one line (text format):
   HH:MM:SS.mmm [module] LEVEL  function - <data>
-UTF-8 data as is with control characters escaped (\\n \\r \\t, others \\u{1b}); other data as
+UTF-8 data as is with control characters escaped (\\n \\r \\t, other C0, DEL and C1 as \\u{1b}, \\u{9b}); other data as
 "[non-UTF-8 data, base64] <base64>". Exit status 0 = check passed; the reason is printed otherwise.
 """
 import argparse
@@ -73,7 +73,7 @@ def render(data: bytes) -> str:
             out.append("\\r")
         elif ch == "\t":
             out.append("\\t")
-        elif o < 0x20 or o == 0x7F:
+        elif o < 0x20 or 0x7F <= o <= 0x9F:  # C0, DEL and the C1 controls
             out.append("\\u{%x}" % o)
         else:
             out.append(ch)
