@@ -784,6 +784,9 @@ impl fmt::Write for Bytes<'_> {
 /// to escape.
 #[inline(always)]
 fn first_special(b: &[u8], also: [u8; 2]) -> Option<usize> {
+    #[cfg(not(target_arch = "x86_64"))]
+    let i = clean_prefix_swar(b, also);
+    #[cfg(target_arch = "x86_64")]
     let mut i = 0;
     #[cfg(target_arch = "x86_64")]
     {
@@ -823,10 +826,6 @@ fn first_special(b: &[u8], also: [u8; 2]) -> Option<usize> {
                 return (mask != 0).then(|| i + mask.trailing_zeros() as usize);
             }
         }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        i = clean_prefix_swar(b, also);
     }
     b[i..]
         .iter()
@@ -1100,6 +1099,8 @@ impl Escaping {
     /// UTF-8; returns `false` if it is not (what was appended is then for the caller to
     /// drop).
     fn text_line(self, out: &mut Vec<u8>, s: &[u8]) -> bool {
+        // Only the AVX-512 copy below moves `rest` on.
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         let mut rest = s;
         #[cfg(target_arch = "x86_64")]
         if avx512_text() {
