@@ -140,6 +140,6 @@ fn failed(err: RunError) -> Outcome {
         _ => "stopping without an answer",
     };
     tracing::error!("{chain}; {what}");
-    eprintln!("record processor error: {chain}; {what}");
+    eprintln!("record processor: ERROR: {chain}; {what}");
     Outcome::Failed(err)
 }

@@ -93,7 +93,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<u8> {
     drop(processor);
     if let Err(err) = log.flush() {
         // Already failing or not, the daemon's log gets the reason through stderr.
-        eprintln!("record_processor: cannot write the log file: {err}");
+        eprintln!("record_processor: ERROR: {err}");
         if outcome.exit_code() == 0 {
             return Ok(2);
         }
