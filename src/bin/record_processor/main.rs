@@ -3,6 +3,8 @@
 
 mod check_properties;
 mod cli;
+#[cfg(test)]
+mod fault_tests;
 mod health;
 mod sample;
 
