@@ -1688,7 +1688,7 @@ mod tests {
             let taken = disk.taken();
             assert!(taken.starts_with(b"kept\n"), "short {short}");
             assert!(
-                !memchr::memmem::find(&taken, b"lost with the failed write\n").is_some(),
+                memchr::memmem::find(&taken, b"lost with the failed write\n").is_none(),
                 "short {short}: the line was never written whole"
             );
             // Typed through `io::Error`, as a caller using `?` into io::Result sees it.

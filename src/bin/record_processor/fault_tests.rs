@@ -162,7 +162,7 @@ enum Shape {
 
 /// Which checkpoint the run makes: after every batch, or only at its end.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum End {
+enum Checkpointing {
     Periodic,
     Shutdown,
     ShardEnd,
@@ -185,7 +185,7 @@ struct Script {
 
 const INIT: &str = r#"{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#;
 
-fn script(shape: Shape, streamed: bool, end: End) -> Script {
+fn script(shape: Shape, streamed: bool, end: Checkpointing) -> Script {
     let mut actions = vec![INIT.to_string()];
     let mut records = Vec::new();
     let mut seq = 1000;
@@ -240,9 +240,9 @@ fn script(shape: Shape, streamed: bool, end: End) -> Script {
     }
     actions.push(
         match end {
-            End::Periodic => r#"{"action":"leaseLost"}"#,
-            End::Shutdown => r#"{"action":"shutdownRequested"}"#,
-            End::ShardEnd => r#"{"action":"shardEnded"}"#,
+            Checkpointing::Periodic => r#"{"action":"leaseLost"}"#,
+            Checkpointing::Shutdown => r#"{"action":"shutdownRequested"}"#,
+            Checkpointing::ShardEnd => r#"{"action":"shardEnded"}"#,
         }
         .to_string(),
     );
@@ -255,7 +255,13 @@ struct Run {
     result: Result<(), RunError>,
 }
 
-fn run(script: &Script, end: End, policy: &ErrorPolicy, fault: Option<Fault>, dir: &Path) -> Run {
+fn run(
+    script: &Script,
+    end: Checkpointing,
+    policy: &ErrorPolicy,
+    fault: Option<Fault>,
+    dir: &Path,
+) -> Run {
     let disk = Arc::new(Mutex::new(Disk {
         fault,
         ..Disk::default()
@@ -269,7 +275,7 @@ fn run(script: &Script, end: End, policy: &ErrorPolicy, fault: Option<Fault>, di
     })
     .unwrap();
     log.divert_writes(Box::new(Sink(Arc::clone(&disk))));
-    let interval = if end == End::Periodic {
+    let interval = if end == Checkpointing::Periodic {
         Duration::ZERO
     } else {
         Duration::from_secs(3600)
@@ -385,7 +391,11 @@ fn sweep(shape: Shape) {
         },
     ];
     for streamed in [true, false] {
-        for end in [End::Periodic, End::Shutdown, End::ShardEnd] {
+        for end in [
+            Checkpointing::Periodic,
+            Checkpointing::Shutdown,
+            Checkpointing::ShardEnd,
+        ] {
             let script = script(shape, streamed, end);
             let clean = run(&script, end, &policies[0], None, dir.path());
             let what = format!("{shape:?} streamed={streamed} {end:?}, no fault");
