@@ -952,7 +952,7 @@ mod log_faults {
         batches.len()
     }
 
-    /// The processor exited with status 1 after an ERROR on stderr naming `path` and `os`.
+    /// The processor exited with status 1 after one ERROR on stderr naming `path` and `os`.
     fn assert_failed(d: Daemon, path: &Path, os: &str) -> String {
         let (status, stderr, _) = d.finish();
         assert_eq!(status.code(), Some(1), "{stderr}");
@@ -962,6 +962,7 @@ mod log_faults {
                 && stderr.contains(os),
             "{stderr}"
         );
+        assert_eq!(stderr.matches("ERROR").count(), 1, "said once: {stderr}");
         stderr
     }
 
