@@ -473,7 +473,7 @@ impl Inner {
 
 /// Writes `parts` in one `writev` if the writer takes it whole, else finishes it piece by
 /// piece (a short write: a full disk, a signal).
-fn write_parts(out: &mut dyn Write, parts: &[&[u8]]) -> io::Result<()> {
+fn write_parts<W: Write + ?Sized>(out: &mut W, parts: &[&[u8]]) -> io::Result<()> {
     let total: usize = parts.iter().map(|p| p.len()).sum();
     let slices: Vec<io::IoSlice<'_>> = parts.iter().map(|p| io::IoSlice::new(p)).collect();
     let mut written = out.write_vectored(&slices)?;
