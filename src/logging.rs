@@ -7,10 +7,17 @@
 //! formatted into a buffer in the calling thread and written with one `write(2)` per chunk
 //! of whole lines, so lines of concurrent processes appending to the same file never
 //! interleave, nothing is dropped under load, and [`LogFile::flush`] is a plain write.
+//!
+//! A write that fails (a full disk, the path replaced by a directory, a rotation that
+//! cannot rename or open) poisons the [`LogFile`]: the lines it held are gone, so every
+//! later write and flush fails too, with a [`LogError`]. A caller that flushes before it
+//! checkpoints therefore never checkpoints past a line that is not in the file, however
+//! the failure and its retries fall.
 
+use std::error::Error as StdError;
 use std::fmt::{self, Write as _};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
+use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -53,6 +60,79 @@ pub struct LogConfig {
     pub level: Level,
 }
 
+/// A line could not be written to the log file, now or by an earlier write.
+///
+/// The first failure poisons the [`LogFile`]: lines were lost with it, so every later
+/// write and flush reports it too ([`LogError::is_earlier`]) and nothing more is written.
+/// The run loop never retries or skips a batch that failed with one (see
+/// [`ErrorPolicy`](crate::ErrorPolicy)): the process stops without acknowledging it, and
+/// the daemon restarts the shard from its last checkpoint.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct LogError {
+    path: PathBuf,
+    /// Shared: every later call reports this same first failure.
+    cause: Arc<io::Error>,
+    earlier: bool,
+}
+
+impl LogError {
+    /// The log file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The operating system's error of the first failure (its message says which step of a
+    /// rotation failed, if one did).
+    pub fn io_error(&self) -> &io::Error {
+        &self.cause
+    }
+
+    /// Whether the failure happened in an earlier call: this one wrote nothing.
+    pub fn is_earlier(&self) -> bool {
+        self.earlier
+    }
+
+    /// The `LogError` behind `err`, if there is one: `err` itself, anywhere in its chain of
+    /// sources, or wrapped in an [`io::Error`] on the way.
+    pub fn find_in<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a LogError> {
+        let mut next = Some(err);
+        while let Some(e) = next {
+            if let Some(found) = e.downcast_ref::<LogError>() {
+                return Some(found);
+            }
+            // `io::Error::source` skips the error it wraps: go through that one instead.
+            next = match e.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+                Some(wrapped) => Some(wrapped),
+                None => e.source(),
+            };
+        }
+        None
+    }
+
+    fn describe(&self) -> String {
+        if self.earlier {
+            format!(
+                "the log file {} failed earlier ({}); lines may be missing from it, so nothing more is written",
+                self.path.display(),
+                self.cause
+            )
+        } else {
+            format!(
+                "cannot write the log file {}: {}",
+                self.path.display(),
+                self.cause
+            )
+        }
+    }
+}
+
+impl From<LogError> for io::Error {
+    fn from(err: LogError) -> Self {
+        io::Error::new(err.cause.kind(), err)
+    }
+}
+
 /// A handle on the log file: flush it before checkpointing.
 #[derive(Clone, Debug)]
 pub struct LogFile {
@@ -73,6 +153,20 @@ struct Inner {
     /// Where a large line with too many escapes to write from its pieces is copied; see
     /// [`Inner::write_large`].
     scratch: Vec<u8>,
+    /// The first write, flush or rotation that failed. Lines went with it, so from then on
+    /// every write and flush fails (see [`LogError`]); checked once per chunk, never per line.
+    failed: Option<Arc<io::Error>>,
+    /// Where lines go instead of `file`; see [`LogFile::divert_writes`].
+    diverted: Option<Diverted>,
+}
+
+/// A test's stand-in for the file.
+struct Diverted(Box<dyn Write + Send>);
+
+impl fmt::Debug for Diverted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Diverted")
+    }
 }
 
 impl LogFile {
@@ -94,6 +188,8 @@ impl LogFile {
                 backups: config.backups,
                 pending: Vec::with_capacity(CHUNK_BYTES),
                 scratch: Vec::new(),
+                failed: None,
+                diverted: None,
             })),
         })
     }
@@ -110,17 +206,26 @@ impl LogFile {
         Ok(log)
     }
 
-    /// Writes every buffered line to the file (to the OS; no fsync).
-    pub fn flush(&self) -> io::Result<()> {
+    /// Writes every buffered line to the file (to the OS; no fsync). `Ok` means every line
+    /// handed to this file so far is in it: once any write has failed, every flush fails.
+    pub fn flush(&self) -> Result<(), LogError> {
         self.lock().write_pending()
     }
 
     /// Appends one already formatted line (without its newline) to the buffer.
-    pub fn write_line(&self, line: &str) -> io::Result<()> {
+    pub fn write_line(&self, line: &str) -> Result<(), LogError> {
         let mut inner = self.lock();
         inner.pending.extend_from_slice(line.as_bytes());
         inner.pending.push(b'\n');
         inner.maybe_write()
+    }
+
+    /// Sends every later write to `sink` instead of the file, and stops rotating: a seam
+    /// for tests that inject write faults (a writer failing on its Nth write, or writing
+    /// short), which the file system cannot be made to do on demand. Not for production.
+    #[doc(hidden)]
+    pub fn divert_writes(&self, sink: Box<dyn Write + Send>) {
+        self.lock().diverted = Some(Diverted(sink));
     }
 
     /// A writer for many INFO lines that share their module and function, such as one line
@@ -164,7 +269,10 @@ fn open_append(path: &Path) -> io::Result<File> {
 impl Inner {
     /// Appends the lines an [`InfoLines`] gathered, leaving `lines` empty.
     fn take_lines(&mut self, lines: &mut Vec<u8>) {
-        if self.pending.is_empty() {
+        if self.failed.is_some() {
+            // Never written: the next write or flush reports the failure.
+            lines.clear();
+        } else if self.pending.is_empty() {
             // The usual case, a chunk of lines and nothing else pending: no copy.
             std::mem::swap(&mut self.pending, lines);
         } else {
@@ -173,15 +281,42 @@ impl Inner {
         }
     }
 
-    fn maybe_write(&mut self) -> io::Result<()> {
+    fn maybe_write(&mut self) -> Result<(), LogError> {
         if self.pending.len() >= CHUNK_BYTES {
             self.write_pending()
         } else {
-            Ok(())
+            self.check()
         }
     }
 
-    fn write_pending(&mut self) -> io::Result<()> {
+    /// Fails if an earlier write failed. Before anything else: with nothing pending, a
+    /// flush after a failure would otherwise report success for the lines that were lost.
+    fn check(&self) -> Result<(), LogError> {
+        match &self.failed {
+            None => Ok(()),
+            Some(cause) => Err(LogError {
+                path: self.path.clone(),
+                cause: Arc::clone(cause),
+                earlier: true,
+            }),
+        }
+    }
+
+    /// Records the first failure (see [`LogError`]) and drops the lines still pending: none
+    /// of them will be written.
+    fn poison(&mut self, err: io::Error) -> LogError {
+        let cause = Arc::new(err);
+        self.failed = Some(Arc::clone(&cause));
+        self.pending.clear();
+        LogError {
+            path: self.path.clone(),
+            cause,
+            earlier: false,
+        }
+    }
+
+    fn write_pending(&mut self) -> Result<(), LogError> {
+        self.check()?;
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -192,32 +327,22 @@ impl Inner {
         if self.pending.capacity() > 16 * CHUNK_BYTES {
             self.pending.shrink_to(CHUNK_BYTES);
         }
-        result
+        result.map_err(|err| self.poison(err))
     }
 
     /// Writes `parts` (whole lines) to the file in one `writev`: with O_APPEND the kernel
     /// keeps it in one piece next to the lines of other children. Rotates first if the file
     /// would grow past its limit.
     fn write_whole(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        if let Some(Diverted(sink)) = &mut self.diverted {
+            return write_parts(sink, parts);
+        }
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let size = self.follow_renames()?;
         if self.max_bytes > 0 && size > 0 && size + total as u64 > self.max_bytes {
             self.rotate()?;
         }
-        let slices: Vec<io::IoSlice<'_>> = parts.iter().map(|p| io::IoSlice::new(p)).collect();
-        let mut written = self.file.write_vectored(&slices)?;
-        if written < total {
-            // A short write (a full disk, a signal): finish it piece by piece.
-            for part in parts {
-                if written >= part.len() {
-                    written -= part.len();
-                    continue;
-                }
-                self.file.write_all(&part[written..])?;
-                written = 0;
-            }
-        }
-        Ok(())
+        write_parts(&mut self.file, parts)
     }
 
     /// Writes one line of at least [`DIRECT_BYTES`], `prefix` then `text` escaped, after the
@@ -231,7 +356,8 @@ impl Inner {
         text: &[u8],
         escaping: Escaping,
         known_utf8: bool,
-    ) -> io::Result<bool> {
+    ) -> Result<bool, LogError> {
+        self.check()?;
         if known_utf8 {
             return self.write_large_checking(prefix, text, escaping, Utf8::Known);
         }
@@ -253,7 +379,7 @@ impl Inner {
         text: &[u8],
         escaping: Escaping,
         mut utf8: Utf8,
-    ) -> io::Result<bool> {
+    ) -> Result<bool, LogError> {
         let mut pieces = Vec::with_capacity(16);
         let pieced = line_pieces(&mut pieces, prefix, text, escaping, |s| {
             utf8.find(s, escaping)
@@ -262,7 +388,10 @@ impl Inner {
             _ if utf8 == Utf8::Invalid => return Ok(false),
             Ok(()) => {
                 self.write_pending()?;
-                return self.write_whole(&pieces).map(|()| true);
+                return match self.write_whole(&pieces) {
+                    Ok(()) => Ok(true),
+                    Err(err) => Err(self.poison(err)),
+                };
             }
             Err(rest) => rest,
         };
@@ -284,7 +413,7 @@ impl Inner {
         if line.capacity() <= SCRATCH_KEEP {
             self.scratch = line;
         }
-        result.map(|()| true)
+        result.map(|()| true).map_err(|err| self.poison(err))
     }
 
     /// Another child may have rotated the file: write to whatever is at `path` now. Returns
@@ -302,7 +431,7 @@ impl Inner {
     }
 
     fn reopen(&mut self) -> io::Result<()> {
-        self.file = open_append(&self.path)?;
+        self.file = open_append(&self.path).map_err(|e| step(e, "opening it again"))?;
         let opened = self.file.metadata()?;
         self.identity = (opened.dev(), opened.ino());
         Ok(())
@@ -314,20 +443,56 @@ impl Inner {
             name.push(format!(".{n}"));
             PathBuf::from(name)
         };
+        let remove = |path: &Path| {
+            fs::remove_file(path)
+                .or_else(ignore_missing)
+                .map_err(|e| step(e, format_args!("rotating: removing {}", path.display())))
+        };
+        let rename = |from: &Path, to: &Path| {
+            fs::rename(from, to).or_else(ignore_missing).map_err(|e| {
+                let what =
+                    format_args!("rotating: renaming {} to {}", from.display(), to.display());
+                step(e, what)
+            })
+        };
         if self.backups == 0 {
-            fs::remove_file(&self.path).or_else(ignore_missing)?;
+            remove(&self.path)?;
         } else {
             // The oldest goes first, so no rename below replaces a file: ext4 flushes a file
             // renamed over another one (its replace-by-rename heuristic), which would make
             // every rotation wait for writeback.
-            fs::remove_file(numbered(self.backups)).or_else(ignore_missing)?;
+            remove(&numbered(self.backups))?;
             for n in (1..self.backups).rev() {
-                fs::rename(numbered(n), numbered(n + 1)).or_else(ignore_missing)?;
+                rename(&numbered(n), &numbered(n + 1))?;
             }
-            fs::rename(&self.path, numbered(1)).or_else(ignore_missing)?;
+            rename(&self.path, &numbered(1))?;
         }
         self.reopen()
     }
+}
+
+/// Writes `parts` in one `writev` if the writer takes it whole, else finishes it piece by
+/// piece (a short write: a full disk, a signal).
+fn write_parts<W: Write + ?Sized>(out: &mut W, parts: &[&[u8]]) -> io::Result<()> {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let slices: Vec<io::IoSlice<'_>> = parts.iter().map(|p| io::IoSlice::new(p)).collect();
+    let mut written = out.write_vectored(&slices)?;
+    if written < total {
+        for part in parts {
+            if written >= part.len() {
+                written -= part.len();
+                continue;
+            }
+            out.write_all(&part[written..])?;
+            written = 0;
+        }
+    }
+    Ok(())
+}
+
+/// `err` with the step that met it, for the one message that reaches the daemon's log.
+fn step(err: io::Error, what: impl fmt::Display) -> io::Error {
+    io::Error::new(err.kind(), format!("{what}: {err}"))
 }
 
 fn ignore_missing(err: io::Error) -> io::Result<()> {
@@ -542,19 +707,19 @@ impl InfoLines {
     const STAMP_EVERY: u32 = 64;
 
     /// Writes one INFO line with `text` as its message.
-    pub fn info(&mut self, text: &str) -> io::Result<()> {
+    pub fn info(&mut self, text: &str) -> Result<(), LogError> {
         self.line(text.as_bytes(), true).map(|_| ())
     }
 
     /// Hands the lines gathered so far to the [`LogFile`], which writes them if that makes
     /// a chunk; [`LogFile::flush`] writes the rest.
-    pub fn publish(&mut self) -> io::Result<()> {
+    pub fn publish(&mut self) -> Result<(), LogError> {
         let mut inner = self.log.lock();
         inner.take_lines(&mut self.gathered);
         inner.maybe_write()
     }
 
-    fn publish_if_full(&mut self) -> io::Result<()> {
+    fn publish_if_full(&mut self) -> Result<(), LogError> {
         if self.gathered.len() >= CHUNK_BYTES {
             self.publish()
         } else {
@@ -569,13 +734,13 @@ impl InfoLines {
     /// Record data is usually ASCII: then one pass both checks it and copies it escaped,
     /// where checking with `std::str::from_utf8` and then calling [`InfoLines::info`] reads it
     /// three times (validate, find what to escape, copy).
-    pub fn info_if_text(&mut self, bytes: &[u8]) -> io::Result<bool> {
+    pub fn info_if_text(&mut self, bytes: &[u8]) -> Result<bool, LogError> {
         self.line(bytes, false)
     }
 
     /// One line with `bytes` as its message, checked for UTF-8 unless `known_utf8`; `false`
     /// if it was not written because they are not UTF-8.
-    fn line(&mut self, bytes: &[u8], known_utf8: bool) -> io::Result<bool> {
+    fn line(&mut self, bytes: &[u8], known_utf8: bool) -> Result<bool, LogError> {
         if !self.enabled {
             return Ok(true);
         }
@@ -647,6 +812,7 @@ where
             .rposition(|b| b == b':')
             .map_or(target, |i| &target[i + 1..]);
         let mut inner = self.log.lock();
+        let start = inner.pending.len();
         // Formatted straight into the pending chunk: no copy per line.
         let out = &mut Bytes(&mut inner.pending);
         write_head(out, self.format, meta.level(), module, function);
@@ -661,6 +827,15 @@ where
             }
         }
         out.push('\n');
+        if inner.failed.is_some() {
+            // The file takes nothing more (see `LogError`), and its failure was reported
+            // when it happened; problems still reach the daemon's log through stderr.
+            if *meta.level() <= Level::WARN {
+                let _ = io::stderr().write_all(&inner.pending[start..]);
+            }
+            inner.pending.clear();
+            return;
+        }
         // Problems are rare and matter: get them into the file at once.
         let result = if *meta.level() <= Level::WARN {
             inner.write_pending()
@@ -669,7 +844,7 @@ where
         };
         if let Err(err) = result {
             // The file is the only log; stderr reaches the daemon's log instead.
-            eprintln!("record processor: cannot write the log file: {err}");
+            eprintln!("record processor: ERROR: {err}");
         }
     }
 }
@@ -1554,6 +1729,204 @@ mod tests {
             assert!(inner.pending.capacity() <= CHUNK_BYTES, "{what}");
         }
         inner.scratch.capacity() > 0
+    }
+
+    /// A disk for [`LogFile::divert_writes`]: takes `ok` writes, then (if `short`) half of
+    /// one more, then fails `failing` writes with ENOSPC, then takes writes again, as a disk
+    /// that another process frees space on would.
+    #[derive(Clone)]
+    struct Flaky(Arc<Mutex<FlakyDisk>>);
+
+    struct FlakyDisk {
+        taken: Vec<u8>,
+        calls: usize,
+        ok: usize,
+        short: bool,
+        failing: usize,
+    }
+
+    impl Flaky {
+        fn new(ok: usize, short: bool, failing: usize) -> Self {
+            Self(Arc::new(Mutex::new(FlakyDisk {
+                taken: Vec::new(),
+                calls: 0,
+                ok,
+                short,
+                failing,
+            })))
+        }
+
+        fn taken(&self) -> Vec<u8> {
+            self.0.lock().unwrap().taken.clone()
+        }
+
+        fn calls(&self) -> usize {
+            self.0.lock().unwrap().calls
+        }
+    }
+
+    impl Write for Flaky {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let mut d = self.0.lock().unwrap();
+            d.calls += 1;
+            let mut n = d.calls - d.ok;
+            if n > 0 && d.short {
+                if n == 1 {
+                    let half = buf.len() / 2;
+                    d.taken.extend_from_slice(&buf[..half]);
+                    return Ok(half);
+                }
+                n -= 1;
+            }
+            if n > 0 && n <= d.failing {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            d.taken.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_write_poisons_the_file_for_every_later_call() {
+        // A plain failure, and a short write whose rest fails; the disk works again right
+        // after, which must not let a flush report the lost lines as written.
+        for short in [false, true] {
+            let (dir, log) = temp_log(LogFormat::Text);
+            let disk = Flaky::new(1, short, 1);
+            log.divert_writes(Box::new(disk.clone()));
+            log.write_line("kept").unwrap();
+            log.flush().unwrap();
+            let mut lines = log.info_lines("module", "function");
+            lines.info("a line lost with the failed write").unwrap();
+            lines.publish().unwrap();
+            let first = log.flush().unwrap_err();
+            let path = dir.path().join("test.log");
+            assert!(!first.is_earlier(), "short {short}");
+            assert_eq!(first.path(), path);
+            assert_eq!(first.io_error().raw_os_error(), Some(libc::ENOSPC));
+            let text = first.to_string();
+            assert!(
+                text.contains(&format!("cannot write the log file {}", path.display()))
+                    && text.contains("No space left on device (os error 28)"),
+                "{text}"
+            );
+            let calls = disk.calls();
+            // Every way in fails from now on, each naming the first failure.
+            let later = log.flush().unwrap_err();
+            assert!(later.is_earlier());
+            assert!(
+                later.to_string().contains("failed earlier")
+                    && later.to_string().contains("(os error 28)"),
+                "{later}"
+            );
+            assert!(log.write_line("after").unwrap_err().is_earlier());
+            lines.info("after, gathered").unwrap();
+            assert!(lines.publish().unwrap_err().is_earlier());
+            assert!(lines
+                .info(&"large ".repeat(DIRECT_BYTES / 4))
+                .unwrap_err()
+                .is_earlier());
+            lines.info("handed over on drop").unwrap();
+            drop(lines);
+            assert!(log.flush().unwrap_err().is_earlier());
+            use tracing_subscriber::layer::SubscriberExt as _;
+            let layer = log.layer(LogFormat::Text, Level::INFO);
+            let subscriber = tracing_subscriber::registry().with(layer);
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::info!("an event after the failure");
+                tracing::error!("an error after the failure");
+            });
+            assert!(log.flush().is_err());
+            assert_eq!(disk.calls(), calls, "short {short}: nothing written after");
+            let taken = disk.taken();
+            assert!(taken.starts_with(b"kept\n"), "short {short}");
+            assert!(
+                memchr::memmem::find(&taken, b"lost with the failed write\n").is_none(),
+                "short {short}: the line was never written whole"
+            );
+            // Typed through `io::Error`, as a caller using `?` into io::Result sees it.
+            let io: io::Error = log.flush().unwrap_err().into();
+            assert_eq!(io.kind(), io::ErrorKind::StorageFull);
+            assert!(LogError::find_in(&io).is_some_and(LogError::is_earlier));
+        }
+    }
+
+    #[test]
+    fn a_large_line_that_fails_poisons_the_file() {
+        let (_dir, log) = temp_log(LogFormat::Text);
+        let disk = Flaky::new(0, false, 1);
+        log.divert_writes(Box::new(disk.clone()));
+        let mut lines = log.info_lines("module", "function");
+        let large = "x".repeat(DIRECT_BYTES);
+        assert!(!lines.info(&large).unwrap_err().is_earlier());
+        assert!(lines.info(&large).unwrap_err().is_earlier());
+        assert!(lines
+            .info_if_text(large.as_bytes())
+            .unwrap_err()
+            .is_earlier());
+        assert!(log.flush().unwrap_err().is_earlier());
+        assert!(disk.taken().is_empty());
+        assert_eq!(disk.calls(), 1);
+    }
+
+    #[test]
+    fn a_rotation_that_fails_poisons_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test.log");
+        let log = LogFile::open(&LogConfig {
+            path: path.clone(),
+            max_bytes: 50,
+            backups: 2,
+            format: LogFormat::Text,
+            level: Level::INFO,
+        })
+        .unwrap();
+        // The oldest backup's name is taken by a directory: removing it fails (EISDIR), as
+        // any step of a rotation can fail, and for root too.
+        let oldest = dir.path().join("test.log.2");
+        fs::create_dir(&oldest).unwrap();
+        fs::write(oldest.join("inside"), b"").unwrap();
+        let first = "a line that fills the file past its limit of fifty bytes";
+        log.write_line(first).unwrap();
+        log.flush().unwrap();
+        log.write_line("a line that needs a rotation").unwrap();
+        let err = log.flush().unwrap_err();
+        assert!(!err.is_earlier());
+        assert_eq!(err.io_error().kind(), io::ErrorKind::IsADirectory);
+        assert!(
+            err.to_string()
+                .contains(&format!("rotating: removing {}", oldest.display())),
+            "{err}"
+        );
+        // The obstacle goes away; the lost line stays lost, so nothing may succeed.
+        fs::remove_dir_all(&oldest).unwrap();
+        assert!(log.flush().unwrap_err().is_earlier());
+        assert!(log.write_line("later").unwrap_err().is_earlier());
+        assert!(log.flush().unwrap_err().is_earlier());
+        assert_eq!(fs::read_to_string(&path).unwrap(), format!("{first}\n"));
+        assert!(!dir.path().join("test.log.1").exists());
+    }
+
+    #[test]
+    fn log_errors_are_found_through_wrappers_and_chains() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("the batch failed")]
+        struct Outer(#[source] io::Error);
+
+        let (_dir, log) = temp_log(LogFormat::Text);
+        log.divert_writes(Box::new(Flaky::new(0, false, 1)));
+        log.write_line("x").unwrap();
+        let err = log.flush().unwrap_err();
+        let boxed: crate::BoxError = Box::new(err.clone());
+        assert!(LogError::find_in(&*boxed).is_some());
+        let chained = Outer(io::Error::other(io::Error::from(err)));
+        assert!(LogError::find_in(&chained).is_some());
+        let unrelated = Outer(io::Error::other("no log involved"));
+        assert!(LogError::find_in(&unrelated).is_none());
     }
 
     #[test]

@@ -15,6 +15,11 @@ use crate::record::Record;
 use crate::telemetry::now_ms;
 
 /// The policy for a failed (erroring or panicking) `process_records`.
+///
+/// An error caused by the log file (a [`LogError`](crate::logging::LogError) in its chain)
+/// always fails at once, whatever the policy: the file is poisoned, so another attempt
+/// cannot write the lost lines, and skipping would acknowledge records whose lines are not
+/// in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ErrorPolicy {
     /// Stop without answering: the daemon exits and the worker restarts from the last

@@ -9,6 +9,7 @@ use crate::checkpoint::{CheckpointChannel, CheckpointError, Checkpointer};
 use crate::error::{excerpt, BoxError, ProtocolError, RunError};
 use crate::fast::HEADER;
 use crate::lines::{LineBuf, LineReader};
+use crate::logging::LogError;
 use crate::message::{
     decode_records, encode_checkpoint, encode_status, parse_message, CheckpointReply, Message,
     ShutdownReason,
@@ -406,7 +407,8 @@ fn deliver_record(
 /// Runs `attempt` until it succeeds, applying `policy` to each failure: wait and try again,
 /// or write `skip`'s records (with their shard) to the dead-letter file and go on, or give
 /// the error back. `None` for `skip` means there is nothing that could be written, so
-/// nothing is skipped. A failure marked `true` (the daemon went away meanwhile) is final.
+/// nothing is skipped. A failure marked `true` (the daemon went away meanwhile) is final,
+/// and so is one caused by the log file ([`LogError`]), whatever the policy.
 fn under_policy(
     policy: &ErrorPolicy,
     what: &dyn std::fmt::Display,
@@ -420,6 +422,9 @@ fn under_policy(
         };
         match (policy, skip) {
             _ if gone => return Err(err),
+            // The log file is poisoned: another attempt cannot write the lines, and skipping
+            // would acknowledge records whose lines are not in it.
+            _ if LogError::find_in(&*err).is_some() => return Err(err),
             (ErrorPolicy::Retry { attempts, backoff }, _) if tries < *attempts => {
                 let delay = retry_delay(*backoff, tries);
                 tracing::warn!(

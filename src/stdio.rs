@@ -11,6 +11,7 @@ use std::io;
 use std::os::fd::FromRawFd;
 
 use crate::error::RunError;
+use crate::logging::LogError;
 use crate::policy::ErrorPolicy;
 use crate::processor::RecordProcessor;
 use crate::runtime::Runtime;
@@ -139,7 +140,11 @@ fn failed(err: RunError) -> Outcome {
         }
         _ => "stopping without an answer",
     };
-    tracing::error!("{chain}; {what}");
-    eprintln!("record processor error: {chain}; {what}");
+    // A log file that failed takes nothing more, and would pass the line on to stderr: it
+    // would reach the daemon's log twice.
+    if LogError::find_in(&err).is_none() {
+        tracing::error!("{chain}; {what}");
+    }
+    eprintln!("record processor: ERROR: {chain}; {what}");
     Outcome::Failed(err)
 }

@@ -813,6 +813,445 @@ mod error_policies {
     }
 }
 
+/// Faults injected into the log file of a running processor: a full file system, the path
+/// replaced by a directory, a read-only directory or no file descriptor left when it
+/// rotates. Whatever fails, no checkpoint may cover a record whose line is not in the file,
+/// the batch is left unanswered, and the process exits non-zero with an ERROR on stderr
+/// naming the file and the OS error.
+mod log_faults {
+    use super::*;
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt as _;
+    use std::sync::mpsc::RecvTimeoutError;
+
+    /// A mount made by a test, lazily unmounted when dropped, also when the test panics
+    /// (lazily, so that a processor still holding a file there cannot keep it mounted).
+    struct Mount(PathBuf);
+
+    fn c_path(path: &Path) -> CString {
+        CString::new(path.as_os_str().as_bytes()).unwrap()
+    }
+
+    fn only_root() -> Result<(), String> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            Ok(())
+        } else {
+            Err("mounting needs root".to_string())
+        }
+    }
+
+    impl Mount {
+        /// A tmpfs of `size` bytes on `at`.
+        fn tmpfs(at: &Path, size: u64) -> Result<Self, String> {
+            only_root()?;
+            let target = c_path(at);
+            let options = CString::new(format!("size={size},mode=0755")).unwrap();
+            // SAFETY: NUL-terminated strings that outlive the call.
+            let rc = unsafe {
+                libc::mount(
+                    c"tmpfs".as_ptr(),
+                    target.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    0,
+                    options.as_ptr().cast(),
+                )
+            };
+            if rc != 0 {
+                let err = std::io::Error::last_os_error();
+                return Err(format!("cannot mount a tmpfs on {}: {err}", at.display()));
+            }
+            Ok(Self(at.to_path_buf()))
+        }
+
+        /// `at` bound over itself, read-only. Files opened before stay writable through
+        /// their descriptors (they belong to the mount below), but nothing in `at` can be
+        /// renamed, removed or created: a directory read-only for root too, which file
+        /// permissions cannot give. (Remounting a tmpfs read-only would fail with EBUSY
+        /// while the processor holds its log open for writing.)
+        fn read_only_bind(at: &Path) -> Result<Self, String> {
+            only_root()?;
+            let target = c_path(at);
+            // SAFETY: as above; null pointers where mount(2) ignores the argument.
+            let rc = unsafe {
+                libc::mount(
+                    target.as_ptr(),
+                    target.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                )
+            };
+            if rc != 0 {
+                let err = std::io::Error::last_os_error();
+                return Err(format!("cannot bind-mount {}: {err}", at.display()));
+            }
+            let mount = Self(at.to_path_buf());
+            // SAFETY: as above.
+            let rc = unsafe {
+                libc::mount(
+                    std::ptr::null(),
+                    target.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY,
+                    std::ptr::null(),
+                )
+            };
+            if rc != 0 {
+                let err = std::io::Error::last_os_error();
+                return Err(format!("cannot make {} read-only: {err}", at.display()));
+            }
+            Ok(mount)
+        }
+    }
+
+    impl Drop for Mount {
+        fn drop(&mut self) {
+            let target = c_path(&self.0);
+            // SAFETY: a NUL-terminated path.
+            if unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) } != 0 {
+                eprintln!(
+                    "cannot unmount {}: {}",
+                    self.0.display(),
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+    }
+
+    /// A `processRecords` line and, for each of its records, its sequence number and the
+    /// end of its log line.
+    struct Batch {
+        line: String,
+        lines: Vec<(u64, String)>,
+    }
+
+    /// `count` batches of `per_batch` records of `len` bytes of text each, numbered on from
+    /// `first_seq`; `streamed` lines are in Jackson's key order, the others are read whole.
+    fn batches(count: usize, per_batch: usize, len: usize, streamed: bool) -> Vec<Batch> {
+        let mut seq = 1000;
+        (0..count)
+            .map(|_| {
+                let texts: Vec<(String, String)> = (0..per_batch)
+                    .map(|_| {
+                        seq += 1;
+                        let head = format!("record {seq} ");
+                        let text = format!("{head}{}", "x".repeat(len.saturating_sub(head.len())));
+                        (seq.to_string(), text)
+                    })
+                    .collect();
+                let records: Vec<(&[u8], &str, u64)> = texts
+                    .iter()
+                    .map(|(seq, text)| (text.as_bytes(), seq.as_str(), 0))
+                    .collect();
+                let mut line = batch(&records);
+                if !streamed {
+                    let inner = line
+                        .strip_prefix(r#"{"action":"processRecords","#)
+                        .and_then(|l| l.strip_suffix(r#","millisBehindLatest":0}"#))
+                        .unwrap();
+                    line =
+                        format!(r#"{{"millisBehindLatest":0,{inner},"action":"processRecords"}}"#);
+                }
+                let lines = texts
+                    .iter()
+                    .map(|(seq, text)| {
+                        (seq.parse().unwrap(), format!(" process_records - {text}\n"))
+                    })
+                    .collect();
+                Batch { line, lines }
+            })
+            .collect()
+    }
+
+    /// Every log file in `dir` (the current one and the rotated ones), one after another.
+    fn log_files(dir: &Path) -> String {
+        let mut all = String::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("record_processor.log") && path.is_file() {
+                all.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+            }
+        }
+        all
+    }
+
+    /// Sends `line`; false if the processor is gone (it may exit before reading it all).
+    fn try_send(d: &mut Daemon, line: &str) -> bool {
+        let stdin = d.stdin.as_mut().unwrap();
+        stdin.write_all(format!("{line}\n").as_bytes()).is_ok() && stdin.flush().is_ok()
+    }
+
+    /// Plays the daemon for `batches`, answering each checkpoint request after checking
+    /// that the line of every record it covers is in the log files at that moment, and each
+    /// status after checking the batch's lines. Stops at the first batch the processor
+    /// leaves unanswered by exiting; returns how many were acknowledged. If an answer takes
+    /// longer than half a second, `stall` runs once: the processor is waiting to retry
+    /// instead of exiting, and `stall` can lift the fault, as when another process frees
+    /// space, to see whether the retry would acknowledge lines that were lost.
+    fn drive(d: &mut Daemon, batches: &[Batch], dir: &Path, mut stall: impl FnMut()) -> usize {
+        let mut sent: Vec<&(u64, String)> = Vec::new();
+        // Records up to here were found in the files at an earlier checkpoint; the files
+        // only grow (the rotation tests keep all they write), so they are still there.
+        let mut verified = 0;
+        for (i, b) in batches.iter().enumerate() {
+            if !try_send(d, &b.line) {
+                return i;
+            }
+            sent.extend(&b.lines);
+            let mut stalled = false;
+            loop {
+                let wait = if stalled {
+                    TIMEOUT
+                } else {
+                    Duration::from_millis(500)
+                };
+                let message = match d.stdout.recv_timeout(wait) {
+                    Ok(message) => message,
+                    Err(RecvTimeoutError::Disconnected) => return i,
+                    Err(RecvTimeoutError::Timeout) if !stalled => {
+                        stalled = true;
+                        stall();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Timeout) => panic!("batch {i}: no answer, no exit"),
+                };
+                let m: serde_json::Value = serde_json::from_str(&message).unwrap();
+                let files = log_files(dir);
+                if m["action"] == "checkpoint" {
+                    let seq: u64 = m["sequenceNumber"].as_str().unwrap().parse().unwrap();
+                    let covered = sent.iter().take_while(|(s, _)| *s <= seq).count();
+                    for (_, line) in &sent[verified.min(covered)..covered] {
+                        assert!(
+                            files.contains(line.as_str()),
+                            "{message} covers a record whose line is not in the file: {line:?}"
+                        );
+                    }
+                    verified = verified.max(covered);
+                    if !try_send(d, &reply(Some(&seq.to_string()), None)) {
+                        return i;
+                    }
+                    continue;
+                }
+                assert_eq!(
+                    message,
+                    r#"{"action":"status","responseFor":"processRecords"}"#
+                );
+                for (_, line) in &b.lines {
+                    assert!(
+                        files.contains(line.as_str()),
+                        "batch {i} answered without {line:?}"
+                    );
+                }
+                break;
+            }
+        }
+        batches.len()
+    }
+
+    /// The processor exited with status 1 after one ERROR on stderr naming `path` and `os`.
+    fn assert_failed(d: Daemon, path: &Path, os: &str) -> String {
+        let (status, stderr, _) = d.finish();
+        assert_eq!(status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("ERROR")
+                && stderr.contains(&format!("cannot write the log file {}", path.display()))
+                && stderr.contains(os),
+            "{stderr}"
+        );
+        assert_eq!(stderr.matches("ERROR").count(), 1, "said once: {stderr}");
+        stderr
+    }
+
+    /// A tmpfs as the log directory, a quarter of it taken by a file that is deleted if the
+    /// processor stalls: batches until the disk is full.
+    fn full_disk(count: usize, per_batch: usize, len: usize, streamed: bool) {
+        const SIZE: u64 = 256 << 10;
+        let root = tempfile::tempdir().unwrap();
+        let logs = root.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        let mount = match Mount::tmpfs(&logs, SIZE) {
+            Ok(mount) => mount,
+            Err(reason) => {
+                eprintln!("skipped: {reason}");
+                return;
+            }
+        };
+        let filler = logs.join("filler");
+        std::fs::write(&filler, vec![0; SIZE as usize / 4]).unwrap();
+        let log = logs.join("record_processor.log");
+        let mut d = Daemon::start(&[
+            "--log-file",
+            log.to_str().unwrap(),
+            "--checkpoint-interval",
+            "0",
+            "--error-backoff-ms",
+            "1000",
+        ]);
+        d.send(INIT);
+        d.expect_status("initialize");
+        let batches = batches(count, per_batch, len, streamed);
+        let acked = drive(&mut d, &batches, &logs, || {
+            let _ = std::fs::remove_file(&filler);
+        });
+        assert!(acked >= 1, "the disk took no batch at all");
+        assert!(acked < batches.len(), "the disk never filled");
+        assert_failed(d, &log, "No space left on device (os error 28)");
+        drop(mount);
+    }
+
+    #[test]
+    fn a_full_disk_stops_small_batches_before_their_checkpoint() {
+        full_disk(400, 5, 200, true);
+    }
+
+    #[test]
+    fn a_full_disk_stops_batches_read_whole_before_their_checkpoint() {
+        full_disk(400, 5, 200, false);
+    }
+
+    #[test]
+    fn a_full_disk_stops_batches_of_several_chunks_before_their_checkpoint() {
+        full_disk(8, 400, 200, true);
+    }
+
+    #[test]
+    fn a_full_disk_stops_large_records_before_their_checkpoint() {
+        full_disk(8, 1, 100_000, true);
+    }
+
+    #[test]
+    fn the_log_path_replaced_by_a_directory_stops_before_the_checkpoint() {
+        let mut d = Daemon::start(&["--checkpoint-interval", "0", "--error-backoff-ms", "1000"]);
+        d.send(INIT);
+        d.expect_status("initialize");
+        let log = d.log.clone();
+        let logs = log.parent().unwrap().to_path_buf();
+        let batches = batches(3, 5, 200, true);
+        assert_eq!(drive(&mut d, &batches[..1], &logs, || {}), 1);
+        std::fs::remove_file(&log).unwrap();
+        std::fs::create_dir(&log).unwrap();
+        // A stalled processor sees the directory go away again, so that its retry could
+        // create the file anew.
+        let acked = drive(&mut d, &batches[1..], &logs, || {
+            let _ = std::fs::remove_dir(&log);
+        });
+        assert_eq!(acked, 0);
+        assert_failed(d, &log, "Is a directory (os error 21)");
+    }
+
+    /// The log path replaced by a directory after a batch, then `action`, which
+    /// checkpoints: no checkpoint, no status, exit 1.
+    fn directory_before(action: &str) {
+        let mut d = Daemon::start(&["--checkpoint-interval", "3600"]);
+        d.send(INIT);
+        d.expect_status("initialize");
+        let log = d.log.clone();
+        let batches = batches(1, 5, 200, true);
+        assert_eq!(drive(&mut d, &batches, log.parent().unwrap(), || {}), 1);
+        std::fs::remove_file(&log).unwrap();
+        std::fs::create_dir(&log).unwrap();
+        d.send(action);
+        match d.stdout.recv_timeout(TIMEOUT) {
+            Err(RecvTimeoutError::Disconnected) => {}
+            other => panic!("{action}: {other:?} with the log unwritable"),
+        }
+        assert_failed(d, &log, "Is a directory (os error 21)");
+    }
+
+    #[test]
+    fn the_log_path_replaced_by_a_directory_stops_the_shutdown_checkpoint() {
+        directory_before(r#"{"action":"shutdownRequested"}"#);
+    }
+
+    #[test]
+    fn the_log_path_replaced_by_a_directory_stops_the_shard_end_checkpoint() {
+        directory_before(r#"{"action":"shardEnded"}"#);
+    }
+
+    /// Rotating at 20 kB, batches of about 2 kB: the first one goes out before `fault` runs,
+    /// several more after it, until the file must rotate.
+    fn rotating() -> (Daemon, PathBuf, Vec<Batch>) {
+        let mut d = Daemon::start(&[
+            "--checkpoint-interval",
+            "0",
+            "--log-max-bytes",
+            "20000",
+            "--log-backups",
+            "3",
+            "--error-backoff-ms",
+            "1000",
+        ]);
+        d.send(INIT);
+        d.expect_status("initialize");
+        let logs = d.log.parent().unwrap().to_path_buf();
+        let batches = batches(30, 10, 150, true);
+        assert_eq!(drive(&mut d, &batches[..1], &logs, || {}), 1);
+        (d, logs, batches)
+    }
+
+    #[test]
+    fn a_read_only_directory_at_rotation_stops_before_the_checkpoint() {
+        let (mut d, logs, batches) = rotating();
+        let mount = match Mount::read_only_bind(&logs) {
+            Ok(mount) => mount,
+            Err(reason) => {
+                eprintln!("skipped: {reason}");
+                d.finish();
+                return;
+            }
+        };
+        let acked = drive(&mut d, &batches[1..], &logs, || {});
+        assert!(acked >= 2, "writes went on until the rotation: {acked}");
+        assert!(acked < batches.len() - 1, "never rotated");
+        let log = d.log.clone();
+        let stderr = assert_failed(d, &log, "Read-only file system (os error 30)");
+        assert!(stderr.contains(": rotating: "), "{stderr}");
+        drop(mount);
+    }
+
+    #[test]
+    fn the_next_file_failing_to_open_at_rotation_stops_before_the_checkpoint() {
+        let (mut d, logs, batches) = rotating();
+        // No descriptor left: the child's lowest free descriptor becomes its limit, so the
+        // next open(2), the new log file's after the rename, fails with EMFILE. Lowering a
+        // child's limit needs no privilege.
+        let pid = d.child.id() as libc::pid_t;
+        let open: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().parse().unwrap())
+            .collect();
+        let lowest_free = (0..).find(|n| !open.contains(n)).unwrap();
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: valid pointers to rlimit structs; `pid` is our own child.
+        unsafe {
+            assert_eq!(
+                libc::prlimit(pid, libc::RLIMIT_NOFILE, std::ptr::null(), &mut limit),
+                0
+            );
+            limit.rlim_cur = libc::rlim_t::from(lowest_free);
+            assert_eq!(
+                libc::prlimit(pid, libc::RLIMIT_NOFILE, &limit, std::ptr::null_mut()),
+                0
+            );
+        }
+        let acked = drive(&mut d, &batches[1..], &logs, || {});
+        assert!(acked >= 2, "writes went on until the rotation: {acked}");
+        assert!(acked < batches.len() - 1, "never rotated");
+        let log = d.log.clone();
+        // The renames were done; only the new file is missing. (Before `finish`, which
+        // removes the directory.)
+        assert!(logs.join("record_processor.log.1").exists());
+        assert!(!log.exists());
+        let stderr = assert_failed(d, &log, "Too many open files (os error 24)");
+        assert!(stderr.contains(": opening it again: "), "{stderr}");
+    }
+}
+
 mod telemetry {
     use super::*;
 

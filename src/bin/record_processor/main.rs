@@ -3,6 +3,8 @@
 
 mod check_properties;
 mod cli;
+#[cfg(test)]
+mod fault_tests;
 mod follow_logs;
 mod health;
 mod sample;
@@ -111,8 +113,11 @@ fn run(cli: cli::Cli) -> anyhow::Result<u8> {
     // processor; dropping it hands them to the log for the last flush.
     drop(processor);
     if let Err(err) = log.flush() {
-        // Already failing or not, the daemon's log gets the reason through stderr.
-        eprintln!("record_processor: cannot write the log file: {err}");
+        // The daemon's log gets the reason through stderr, once: a failure met earlier was
+        // reported then, unless the run ended as if nothing had happened.
+        if !err.is_earlier() || outcome.exit_code() == 0 {
+            eprintln!("record_processor: ERROR: {err}");
+        }
         if outcome.exit_code() == 0 {
             return Ok(2);
         }

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use kcl_multilang::logging::{InfoLines, LogFile};
+use kcl_multilang::logging::{InfoLines, LogError, LogFile};
 use kcl_multilang::{
     BoxError, CheckpointError, Checkpointer, InitializeInput, Position, ProcessRecordsInput,
     Record, RecordProcessor, RetryPolicy,
@@ -19,6 +19,10 @@ pub const BINARY_MARKER: &str = "[non-UTF-8 data, base64] ";
 
 /// Logs every record's data to the log file and checkpoints every `interval`, at shard end
 /// and on a shutdown request, always after the lines are in the file.
+///
+/// Every status and every checkpoint comes after a flush of the log, and a flush fails once
+/// any write to the file has failed (the [`LogFile`] is poisoned): a line that could not be
+/// written is never acknowledged, whichever write lost it.
 pub struct SampleProcessor {
     log: LogFile,
     interval: Duration,
@@ -30,10 +34,6 @@ pub struct SampleProcessor {
     stopped: bool,
     /// The record-line writer of the batch being streamed.
     lines: Option<InfoLines>,
-    /// A line of the batch being streamed could not be written. Lines buffered with it may
-    /// be gone too, so the batch must never be acknowledged: every later call of the batch
-    /// fails, and the daemon delivers it again.
-    lost_line: Option<String>,
 }
 
 impl SampleProcessor {
@@ -49,7 +49,6 @@ impl SampleProcessor {
             last_checkpoint: Instant::now(),
             stopped: false,
             lines: None,
-            lost_line: None,
         }
     }
 
@@ -95,7 +94,7 @@ impl SampleProcessor {
 
     /// One line per record, in the same file and layout as every other line, without a
     /// `tracing` dispatch per record: this is the hot path.
-    fn log_records(&self, records: &[Record<'_>]) -> std::io::Result<()> {
+    fn log_records(&self, records: &[Record<'_>]) -> Result<(), LogError> {
         let mut lines = self.log.info_lines(TARGET, "process_records");
         for record in records {
             log_record(&mut lines, record)?;
@@ -104,7 +103,7 @@ impl SampleProcessor {
     }
 }
 
-fn log_record(lines: &mut InfoLines, record: &Record<'_>) -> std::io::Result<()> {
+fn log_record(lines: &mut InfoLines, record: &Record<'_>) -> Result<(), LogError> {
     if lines.info_if_text(record.data)? {
         return Ok(());
     }
@@ -134,18 +133,11 @@ impl RecordProcessor for SampleProcessor {
     }
 
     fn process_record(&mut self, record: &Record<'_>) -> Result<(), BoxError> {
-        if let Some(lost) = &self.lost_line {
-            return Err(format!("a log line of this batch was lost earlier ({lost})").into());
-        }
         let log = &self.log;
         let lines = self
             .lines
             .get_or_insert_with(|| log.info_lines(TARGET, "process_records"));
-        if let Err(err) = log_record(lines, record) {
-            self.lost_line = Some(err.to_string());
-            return Err(err.into());
-        }
-        Ok(())
+        Ok(log_record(lines, record)?)
     }
 
     fn process_records(
@@ -153,17 +145,10 @@ impl RecordProcessor for SampleProcessor {
         input: &ProcessRecordsInput<'_>,
         checkpointer: &mut Checkpointer<'_>,
     ) -> Result<(), BoxError> {
-        // The streamed lines go to the log file's buffer before the flush below.
+        // The streamed lines go to the log file's buffer before the flush below. A write
+        // that failed while streaming poisoned the file, so that flush fails too.
         if let Some(mut lines) = self.lines.take() {
-            if let Err(err) = lines.publish() {
-                self.lost_line.get_or_insert_with(|| err.to_string());
-            }
-        }
-        if let Some(lost) = &self.lost_line {
-            return Err(format!(
-                "a log line of this batch was lost ({lost}); not acknowledging it"
-            )
-            .into());
+            lines.publish()?;
         }
         self.log_records(input.records)?;
         if let Some(batch_max) = input.largest.map(|(seq, sub)| Position::new(seq, sub)) {
