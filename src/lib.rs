@@ -50,6 +50,7 @@ pub mod processor;
 pub mod record;
 pub mod runtime;
 pub mod sequence;
+mod simd;
 pub mod stdio;
 mod stream;
 pub mod telemetry;
