@@ -23,7 +23,7 @@ METRICS = [
 ]
 
 WORKLOAD_ORDER = ["200B", "200B-b500", "kpl200B", "1KB", "100KB", "1MB"]
-PROC_ORDER = ["rust", "python", "floor"]
+PROC_ORDER = ["rust", "baseline", "python", "floor"]
 
 
 def machine():
@@ -124,6 +124,27 @@ def print_table(rows):
     print("(medians of the runs; ±x% = half the min-max spread relative to the median)")
 
 
+def print_ab(rows):
+    """With --baseline: this build's CPU per record against the baseline's, per workload.
+    The noise column is the larger of the two builds' half min-max spreads: a change inside
+    it is not a change."""
+    by = {(r["processor"], r["workload"]): r for r in rows}
+    pairs = [(by[("baseline", r["workload"])], r) for r in rows
+             if r["processor"] == "rust" and ("baseline", r["workload"]) in by
+             and r.get("cpu_us_per_record") and by[("baseline", r["workload"])].get("cpu_us_per_record")]
+    if not pairs:
+        return
+    print("\nA/B, CPU per record (median of the interleaved runs):")
+    print("| workload | baseline us | this build us | change | noise (+/-) |")
+    print("|---|---|---|---|---|")
+    for base, this in pairs:
+        b, t = base["cpu_us_per_record"], this["cpu_us_per_record"]
+        noise = max((r["cpu_us_per_record_max"] - r["cpu_us_per_record_min"]) / 2 / r["cpu_us_per_record"]
+                    for r in (base, this)) * 100
+        print("| {} | {:.3f} | {:.3f} | {:+.1f} % | {:.1f} % |".format(
+            this["workload"], b, t, (t - b) / b * 100, noise))
+
+
 def targets(rows, name="rust"):
     by = {(r["processor"], r["workload"]): r for r in rows}
     res = []
@@ -199,6 +220,7 @@ def main():
     runs = json.load(open(args.runs_json))
     rows = summarise(runs)
     print_table(rows)
+    print_ab(rows)
     tg = targets(rows)
     if any(t["value"] is not None for t in tg):
         print("\nrecord_processor against issue 5's targets:")

@@ -4,6 +4,7 @@
 #
 #   bench/run.sh [--quick] [--runs N] [--python-runs N] [--workloads 200B,1MB,...]
 #                [--write-chunk BYTES] [--no-build] [--no-stage]
+#                [--baseline BINARY] [--no-python]
 #
 # Installs what it needs (a venv with amazon_kclpy and matplotlib under
 # .local/bench/), builds the driver, the floor and record_processor (release),
@@ -16,6 +17,10 @@
 # daemon's BufferedWriter does, or 0 for each message in one write.
 # Then (unless --no-stage) the stage benchmark: decoding and writing without the pipe,
 # ours against amazon_kclpy's, on 200 B and 1 MB records (bench/stage.py).
+# --baseline BINARY: an A/B. Another record_processor build (e.g. one copied from an older
+# commit's target/ship) runs as "baseline", interleaved with this one in the same run, and
+# the report prints this build's CPU per record against it. --no-python leaves the Python
+# processor out (an A/B needs only the two builds and is then much quicker).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +38,8 @@ WORKLOADS=""
 BUILD=1
 WRITE_CHUNK=8192
 STAGE=1
+BASELINE=""
+PYTHON=1
 while [ "$#" -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -42,7 +49,9 @@ while [ "$#" -gt 0 ]; do
     --write-chunk) WRITE_CHUNK="$2"; shift ;;
     --no-build) BUILD=0 ;;
     --no-stage) STAGE=0 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --baseline) BASELINE="$2"; shift ;;
+    --no-python) PYTHON=0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -124,7 +133,19 @@ if [ -x "$RP" ]; then
   log "record_processor: $(sha256sum "$RP_COPY" | cut -c1-16) (built $(date -u -r "$RP" +%Y-%m-%dT%H:%M:%SZ); git $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'))"
   PROCS+=(--proc "rust=$RP_COPY --log-file {tmp}/rp.log --checkpoint-interval 60")
 fi
-PROCS+=(--proc "python=$PY $BENCH/python_processor.py --log-file {tmp}/py.log --checkpoint-interval 60")
+if [ -n "$BASELINE" ]; then
+  if [ ! -x "$BASELINE" ]; then
+    log "--baseline $BASELINE: not an executable file"
+    exit 2
+  fi
+  BASE_COPY="$STATE/record_processor.baseline"
+  cp "$BASELINE" "$BASE_COPY.tmp" && mv -f "$BASE_COPY.tmp" "$BASE_COPY"
+  log "baseline: $(sha256sum "$BASE_COPY" | cut -c1-16) ($BASELINE)"
+  PROCS+=(--proc "baseline=$BASE_COPY --log-file {tmp}/base.log --checkpoint-interval 60")
+fi
+if [ "$PYTHON" = 1 ]; then
+  PROCS+=(--proc "python=$PY $BENCH/python_processor.py --log-file {tmp}/py.log --checkpoint-interval 60")
+fi
 PROCS+=(--proc "floor=$FLOOR")
 
 # ------------------------------------------------------------------ run
