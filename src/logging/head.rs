@@ -12,7 +12,13 @@ use super::LogFormat;
 /// Everything of a line before its message, the same for `tracing` events and
 /// [`InfoLines`](super::InfoLines): `HH:MM:SS.mmm [module] LEVEL  function - `, or for JSON the object up to
 /// (not including) its message field.
-pub(super) fn write_head(out: &mut Bytes<'_>, format: LogFormat, level: &Level, module: &str, function: &str) {
+pub(super) fn write_head(
+    out: &mut Bytes<'_>,
+    format: LogFormat,
+    level: &Level,
+    module: &str,
+    function: &str,
+) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();

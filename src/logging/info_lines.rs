@@ -112,13 +112,8 @@ impl InfoLines {
         if bytes.len() >= DIRECT_BYTES {
             let mut inner = self.log.lock();
             inner.take_lines(&mut self.gathered);
-            let written = inner.write_large(
-                &self.prefix,
-                bytes,
-                self.escaping,
-                known_utf8,
-                self.ascii,
-            )?;
+            let written =
+                inner.write_large(&self.prefix, bytes, self.escaping, known_utf8, self.ascii)?;
             self.until_stamp -= u32::from(written);
             return Ok(written);
         }
@@ -128,7 +123,8 @@ impl InfoLines {
             self.escaping.end_line(&mut self.gathered, bytes);
         } else if !self
             .escaping
-            .text_line(&mut self.gathered, bytes, self.ascii) {
+            .text_line(&mut self.gathered, bytes, self.ascii)
+        {
             self.gathered.truncate(start);
             return Ok(false);
         }

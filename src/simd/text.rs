@@ -5,9 +5,11 @@
 //! The kernels know nothing of escaping rules: a caller passes `also`, the two bytes that
 //! are special besides those below 0x20, and for the copy how each special byte is spelled.
 
+use super::portable;
 #[cfg(target_arch = "x86_64")]
 use super::x86_64::{avx2, avx512, sse2};
-use super::{cpu, portable, SIMD};
+#[cfg(target_arch = "x86_64")]
+use super::{cpu, SIMD};
 
 /// Below this many bytes the AVX2 prefix scan does not pay for its feature check.
 #[cfg(target_arch = "x86_64")]

@@ -1,6 +1,8 @@
 //! Large lines, written from their pieces or copied: the same bytes as small lines.
 
-use super::{assert_same_bytes, check_large_line, file_bytes, plain, small_line, sprinkled, temp_log};
+use super::{
+    assert_same_bytes, check_large_line, file_bytes, plain, small_line, sprinkled, temp_log,
+};
 use crate::logging::escape::{line_pieces, Escaping, MAX_PIECES};
 use crate::logging::file::SCRATCH_KEEP;
 use crate::logging::{LogFormat, DIRECT_BYTES};

@@ -32,7 +32,11 @@ fn events_are_escaped_by_the_rules() {
         log.flush().unwrap();
         let written = String::from_utf8(file_bytes(&dir)).unwrap();
         let lines: Vec<&str> = written.lines().collect();
-        assert_eq!(lines.len(), messages.len(), "{format:?}: one line per event");
+        assert_eq!(
+            lines.len(),
+            messages.len(),
+            "{format:?}: one line per event"
+        );
         let escaping = Escaping::of(format);
         for (line, m) in lines.iter().zip(&messages) {
             let escaped = reference_escape(escaping, m);

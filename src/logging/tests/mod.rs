@@ -10,7 +10,7 @@ mod info_lines;
 mod large_lines;
 mod layer;
 
-use std::fmt::{Write as _};
+use std::fmt::Write as _;
 use std::fs;
 
 use tracing::Level;

@@ -16,7 +16,9 @@ const ALSO: [[u8; 2]; 3] = [[0x7f, 0xc2], [0x7f, 0x7f], [b'"', b'\\']];
 
 /// Every kind of byte for the kernels: plain, space, the edges of the controls, every
 /// `also` byte, the first and last that are not ASCII, and the bytes of a C1 control.
-const ALPHABET: &[u8] = &[b'a', b' ', 0x00, 0x1f, b'"', b'\\', 0x7f, 0x80, 0xc2, 0x9b, 0xff];
+const ALPHABET: &[u8] = &[
+    b'a', b' ', 0x00, 0x1f, b'"', b'\\', 0x7f, 0x80, 0xc2, 0x9b, 0xff,
+];
 
 /// A scan for the first byte below 0x20 or in `also`.
 type Scan = fn(&[u8], [u8; 2]) -> Option<usize>;
@@ -24,6 +26,7 @@ type Scan = fn(&[u8], [u8; 2]) -> Option<usize>;
 /// Every variant of the first-special scan this machine runs, by name; an instruction set
 /// it lacks is reported as skipped.
 fn scans() -> Vec<(&'static str, Scan)> {
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let mut v: Vec<(&'static str, Scan)> = vec![
         ("dispatch", text::first_special),
         ("portable SWAR", portable::text::first_special_swar),
@@ -107,7 +110,9 @@ fn clean(rng: &mut Rng, len: usize, ascii: bool) -> Vec<u8> {
 /// steps, and random ones up to 5,000.
 fn lengths(rng: &mut Rng) -> Vec<usize> {
     let mut v: Vec<usize> = (0..=300).collect();
-    v.extend([511, 512, 513, 1023, 1024, 1025, 1055, 1056, 1057, 2047, 4096, 4100, 5000]);
+    v.extend([
+        511, 512, 513, 1023, 1024, 1025, 1055, 1056, 1057, 2047, 4096, 4100, 5000,
+    ]);
     v.extend((0..100).map(|_| 300 + rng.below(4700)));
     v
 }
