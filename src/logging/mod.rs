@@ -38,6 +38,7 @@ pub use error::LogError;
 pub use file::LogFile;
 pub use info_lines::InfoLines;
 pub use layer::FileLayer;
+
 /// Lines are written to the file once this much is buffered (and on every flush).
 const CHUNK_BYTES: usize = 64 << 10;
 
