@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 /// A line could not be written to the log file, now or by an earlier write.
 ///
-/// The first failure poisons the [`LogFile`](super::LogFile): lines were lost with it, so every later
-/// write and flush reports it too ([`LogError::is_earlier`]) and nothing more is written.
+/// The first failure poisons the [`LogFile`](super::LogFile): lines were lost with it, so
+/// every later write and flush reports it too ([`LogError::is_earlier`]) and nothing more
+/// is written.
 /// The run loop never retries or skips a batch that failed with one (see
 /// [`ErrorPolicy`](crate::ErrorPolicy)): the process stops without acknowledging it, and
 /// the daemon restarts the shard from its last checkpoint.

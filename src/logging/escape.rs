@@ -276,9 +276,11 @@ impl Escaping {
     ) -> bool {
         let mut rest = s;
         if let Some(kernels) = ascii {
-            // Stops at every byte that is not ASCII, so never inside a C1 control: from
-            // there on `end_line` escapes those.
-            let done = kernels.copy_ascii_escaped(out, s, self.ascii_also(), |c| self.spelling(c));
+            // The copy stops at every byte that is not ASCII, among them 0xC2, the lead byte
+            // of every C1 control: it never passes one, wherever its 64-byte steps cut the
+            // text, and from there on `end_line` escapes them.
+            let spell = |c| self.spelling(c);
+            let done = kernels.copy_ascii_escaped(out, s, self.ascii_also(), spell);
             if done == s.len() {
                 out.extend_from_slice(self.tail());
                 return true;
@@ -294,7 +296,8 @@ impl Escaping {
         true
     }
 
-    /// Appends the end of an [`InfoLines`](super::InfoLines) line: its message `s` escaped, and the tail.
+    /// Appends the end of an [`InfoLines`](super::InfoLines) line: its message `s` escaped,
+    /// and the tail.
     pub(super) fn end_line(self, out: &mut Vec<u8>, s: &[u8]) {
         // Once on the rule, then the loop and tail compiled for it.
         match self {

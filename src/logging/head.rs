@@ -10,8 +10,8 @@ use super::escape::push_json_str;
 use super::LogFormat;
 
 /// Everything of a line before its message, the same for `tracing` events and
-/// [`InfoLines`](super::InfoLines): `HH:MM:SS.mmm [module] LEVEL  function - `, or for JSON the object up to
-/// (not including) its message field.
+/// [`InfoLines`](super::InfoLines): `HH:MM:SS.mmm [module] LEVEL  function - `, or for
+/// JSON the object up to (not including) its message field.
 pub(super) fn write_head(
     out: &mut Bytes<'_>,
     format: LogFormat,
