@@ -95,7 +95,9 @@ pub(crate) fn stream_records<R: Read>(
             // The rest of the record must be here before the last piece is decoded, so that
             // a retry never decodes a piece twice.
             match fast::fields_at(&rest[quote..]) {
-                Ok((wire, used)) if crate::simd::base64::decode_append(&rest[..quote], arena).is_ok() => {
+                Ok((wire, used))
+                    if crate::simd::base64::decode_append(&rest[..quote], arena).is_ok() =>
+                {
                     deliver(&wire, arena, &mut out, &mut each)?;
                     at += quote + used;
                     (piecewise, first, data_scanned) = (false, false, 0);

@@ -5,9 +5,9 @@
 //! choice is a constant ([`super::SIMD`] and `cfg`), not a runtime check: these run a few
 //! times a record and inline into the parser, so the dispatch folds away.
 
+use super::portable::fields as portable;
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 use super::x86_64::sse2::fields as sse2;
-use super::portable::fields as portable;
 
 /// For a short string (a partition key, a sequence number) whose opening quote is
 /// consumed: the length of its printable-ASCII content if its closing quote comes before

@@ -16,5 +16,7 @@ use base64::Engine as _;
 pub(crate) fn decode_append(src: &[u8], dst: &mut Vec<u8>) -> Result<(), base64::DecodeError> {
     let len = dst.len();
     // `decode_vec` appends, but leaves its zeroed room behind when it fails.
-    STANDARD.decode_vec(src, dst).inspect_err(|_| dst.truncate(len))
+    STANDARD
+        .decode_vec(src, dst)
+        .inspect_err(|_| dst.truncate(len))
 }

@@ -22,7 +22,12 @@ fn appended(src: &[u8], decode: impl FnOnce(&[u8], &mut Vec<u8>) -> bool) -> Out
         assert_eq!(&v[..KEPT.len()], KEPT, "the output's start was overwritten");
         Ok(v.split_off(KEPT.len()))
     } else {
-        assert_eq!(v, KEPT, "something was appended on error: {:?}", src.escape_ascii());
+        assert_eq!(
+            v,
+            KEPT,
+            "something was appended on error: {:?}",
+            src.escape_ascii()
+        );
         Err(())
     }
 }
@@ -32,7 +37,9 @@ fn portable(src: &[u8]) -> Outcome {
 }
 
 fn base64_simd(src: &[u8]) -> Outcome {
-    appended(src, |s, v| base64_simd::STANDARD.decode_append(s, v).is_ok())
+    appended(src, |s, v| {
+        base64_simd::STANDARD.decode_append(s, v).is_ok()
+    })
 }
 
 fn dispatch(src: &[u8]) -> Outcome {
@@ -97,7 +104,12 @@ fn for_each_case(mut f: impl FnMut(&[u8])) {
         let thorough = data.len() % 8 == 0 && data.len() <= 200;
         let mut everywhere = vec![n.saturating_sub(1)];
         if data.len() <= 200 {
-            everywhere.extend([0, n.saturating_sub(4), n.saturating_sub(3), n.saturating_sub(2)]);
+            everywhere.extend([
+                0,
+                n.saturating_sub(4),
+                n.saturating_sub(3),
+                n.saturating_sub(2),
+            ]);
         }
         if thorough {
             everywhere.push(n / 2);
@@ -128,7 +140,16 @@ fn for_each_case(mut f: impl FnMut(&[u8])) {
             }
         }
         // Cut short, too long, and padding too long or where none is due.
-        for extra in [&b"="[..], b"==", b"====", b"AA==", b"A===", b"=AAA", b"AA=A", b"A"] {
+        for extra in [
+            &b"="[..],
+            b"==",
+            b"====",
+            b"AA==",
+            b"A===",
+            b"=AAA",
+            b"AA=A",
+            b"A",
+        ] {
             f(&[&text[..], extra].concat());
         }
         for k in 1..4.min(n + 1) {
@@ -163,12 +184,24 @@ fn portable_decodes_what_it_should_and_refuses_the_rest() {
     assert_eq!(portable(b""), Ok(vec![]));
     assert_eq!(portable(b"aGVsbG8="), Ok(b"hello".to_vec()));
     assert_eq!(portable(b"AP8KDQ=="), Ok(vec![0, 0xff, b'\n', b'\r']));
-    for bad in [&b"QR=="[..], b"QUJ", b"QQ", b"Q===", b"QQ=A", b"QUJD=", b"QU=D", b" QUJD"] {
+    for bad in [
+        &b"QR=="[..],
+        b"QUJ",
+        b"QQ",
+        b"Q===",
+        b"QQ=A",
+        b"QUJD=",
+        b"QU=D",
+        b" QUJD",
+    ] {
         assert_eq!(portable(bad), Err(()), "{:?}", bad.escape_ascii());
     }
     let mut v = Vec::new();
     let e = portable::decode_append(b"QR==", &mut v).unwrap_err();
-    assert!(!e.to_string().is_empty(), "a clear error under force-portable");
+    assert!(
+        !e.to_string().is_empty(),
+        "a clear error under force-portable"
+    );
 }
 
 #[test]

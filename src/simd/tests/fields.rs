@@ -15,23 +15,25 @@ struct Variant {
 
 /// Every variant other than the portable one that this machine runs.
 fn variants() -> Vec<Variant> {
-    let mut v = vec![Variant {
+    let dispatch = Variant {
         name: "dispatch",
         printable_until_quote: crate::simd::fields::printable_until_quote,
         leading_digits: crate::simd::fields::leading_digits,
         digits_in_block: crate::simd::fields::digits_in_block,
-    }];
+    };
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    {
+    let sse2 = {
         use crate::simd::x86_64::sse2::fields as sse2;
-        v.push(Variant {
+        Some(Variant {
             name: "sse2",
             printable_until_quote: sse2::printable_until_quote,
             leading_digits: sse2::leading_digits,
             digits_in_block: sse2::digits_in_block,
-        });
-    }
-    v
+        })
+    };
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    let sse2 = None;
+    [Some(dispatch), sse2].into_iter().flatten().collect()
 }
 
 /// What `printable_until_quote` means, byte by byte.
@@ -56,8 +58,18 @@ fn leading_digits_spec(b: &[u8]) -> usize {
 fn check(variants: &[Variant], b: &[u8]) {
     let quote = portable::printable_until_quote(b);
     let digits = portable::leading_digits(b);
-    assert_eq!(quote, printable_until_quote_spec(b), "portable on {:?}", b.escape_ascii());
-    assert_eq!(digits, leading_digits_spec(b), "portable on {:?}", b.escape_ascii());
+    assert_eq!(
+        quote,
+        printable_until_quote_spec(b),
+        "portable on {:?}",
+        b.escape_ascii()
+    );
+    assert_eq!(
+        digits,
+        leading_digits_spec(b),
+        "portable on {:?}",
+        b.escape_ascii()
+    );
     let block = b.first_chunk::<16>();
     let in_block = block.map(portable::digits_in_block);
     if let Some(block) = block {
@@ -120,7 +132,7 @@ fn digits(rng: &mut Rng, len: usize) -> Vec<u8> {
 #[test]
 fn all_variants_match_portable_on_random_inputs_with_a_stop_anywhere() {
     let variants = variants();
-    let mut rng = Rng::new(0x5eed_f1e1_d5);
+    let mut rng = Rng::new(0x5eed_f1e1);
     for len in 0..300 {
         // Random bytes of every kind, and digits with a stop at every position.
         let b = rng.bytes_from(&(0..=u8::MAX).collect::<Vec<_>>(), len);

@@ -17,9 +17,8 @@
 use std::arch::x86_64::{
     __m512i, _mm512_add_epi8, _mm512_loadu_si512, _mm512_madd_epi16, _mm512_maddubs_epi16,
     _mm512_mask_storeu_epi8, _mm512_mask_test_epi8_mask, _mm512_maskz_loadu_epi8,
-    _mm512_maskz_permutex2var_epi8, _mm512_movepi8_mask, _mm512_or_si512,
-    _mm512_permutexvar_epi8, _mm512_set1_epi32, _mm512_set1_epi8, _mm512_setzero_si512,
-    _mm512_storeu_si512,
+    _mm512_maskz_permutex2var_epi8, _mm512_movepi8_mask, _mm512_or_si512, _mm512_permutexvar_epi8,
+    _mm512_set1_epi32, _mm512_set1_epi8, _mm512_setzero_si512, _mm512_storeu_si512,
 };
 use std::mem::MaybeUninit;
 
@@ -148,10 +147,8 @@ unsafe fn store_short(out: *mut i8, bytes: __m512i, n: usize) {
         };
         // Rotated by `left`, the bytes for this page end a vector that ends it, and
         // the rest start one that starts the next.
-        let rotated = _mm512_permutexvar_epi8(
-            _mm512_add_epi8(iota(), _mm512_set1_epi8(left as i8)),
-            bytes,
-        );
+        let rotated =
+            _mm512_permutexvar_epi8(_mm512_add_epi8(iota(), _mm512_set1_epi8(left as i8)), bytes);
         let page_end = out.wrapping_add(left);
         _mm512_mask_storeu_epi8(page_end.wrapping_sub(64), kept << (64 - left), rotated);
         if n > left {
