@@ -18,9 +18,10 @@ pub(crate) enum DecodeError {
     /// From `base64_simd` (which does not say more than that).
     #[error(transparent)]
     Simd(#[from] base64_simd::Error),
-    /// From the portable decoder, under `force-portable`.
+    /// From the portable decoder, under `force-portable`. Boxed, so that the error is one
+    /// pointer and the `Result` of every decode comes back in registers.
     #[error(transparent)]
-    Portable(#[from] base64::DecodeError),
+    Portable(Box<base64::DecodeError>),
 }
 
 /// A single quantum decodes no faster with VBMI than with base64-simd's scalar code (the
@@ -33,7 +34,8 @@ const MIN_VBMI: usize = 8;
 /// was.
 pub(crate) fn decode_append(src: &[u8], dst: &mut Vec<u8>) -> Result<(), DecodeError> {
     if !super::SIMD {
-        return Ok(super::portable::base64::decode_append(src, dst)?);
+        return super::portable::base64::decode_append(src, dst)
+            .map_err(|e| DecodeError::Portable(Box::new(e)));
     }
     #[cfg(target_arch = "x86_64")]
     if src.len() >= MIN_VBMI && super::cpu().avx512_vbmi {
