@@ -45,6 +45,12 @@ fi
 step "cargo test"
 cargo test --locked
 
+step "cargo test --features force-portable (the portable kernels, which arm64 runs)"
+cargo test --locked --features force-portable --lib --test process --test runtime
+
+step "the SIMD differential tests, uncaptured: a variant this CPU cannot run prints SKIPPED"
+cargo test --locked --lib -- --nocapture simd::
+
 step "scripts/build-release.sh (the statically linked binary the container ships and the tests run: target/ship)"
 scripts/build-release.sh
 

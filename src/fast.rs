@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 
 use crate::message::{Message, WireRecord};
+use crate::simd::fields::{digits_in_block, leading_digits, printable_until_quote};
 
 /// Why the parser stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,111 +84,6 @@ pub(crate) fn fields_at(bytes: &[u8]) -> Result<(WireRecord<'_>, usize), Stop> {
     p.literal(b"\"")?;
     let record = p.fields(None)?;
     Ok((record, bytes.len() - p.rest.len()))
-}
-
-/// For a short string (a partition key, a sequence number) whose opening quote is
-/// consumed: the length of its printable-ASCII content if its closing quote comes before
-/// any other byte that needs a look (a backslash, a control character, a non-ASCII byte,
-/// the end of `b`). One pass, sixteen bytes at a time where SSE2 is baseline; `None` sends
-/// the caller to the exact checks, so this only decides speed.
-#[inline(always)]
-fn printable_until_quote(b: &[u8]) -> Option<usize> {
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    {
-        let mut rest = b;
-        while let Some((block, tail)) = rest.split_first_chunk::<16>() {
-            let stops = sse2::stops(block);
-            if stops != 0 {
-                let at = stops.trailing_zeros() as usize;
-                return (block[at] == b'"').then_some(b.len() - rest.len() + at);
-            }
-            rest = tail;
-        }
-        printable_until_quote_swar(rest).map(|at| b.len() - rest.len() + at)
-    }
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-    printable_until_quote_swar(b)
-}
-
-/// [`printable_until_quote`] eight bytes at a time: for other targets, and for the last
-/// few bytes of `b` on x86_64.
-fn printable_until_quote_swar(b: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let mut words = b.chunks_exact(8);
-    for (n, word) in words.by_ref().enumerate() {
-        let x = u64::from_le_bytes(word.try_into().unwrap_or_default());
-        // Each test's lowest flagged byte is exact (a borrow only flags bytes above a true
-        // hit), so the lowest flag of all of them is the first byte to look at.
-        let flags = ((x.wrapping_sub(ONES * 0x20) | x) & HIGH)
-            | has_zero(x ^ (ONES * u64::from(b'"')))
-            | has_zero(x ^ (ONES * u64::from(b'\\')));
-        if flags != 0 {
-            let at = n * 8 + (flags.trailing_zeros() / 8) as usize;
-            return (b[at] == b'"').then_some(at);
-        }
-    }
-    let done = b.len() - words.remainder().len();
-    for (i, &c) in words.remainder().iter().enumerate() {
-        match c {
-            b'"' => return Some(done + i),
-            b'\\' => return None,
-            0x20..=0x7f => {}
-            _ => return None,
-        }
-    }
-    None
-}
-
-/// Sixteen-byte classifications with SSE2, which every x86_64 has: no runtime detection,
-/// so they inline into the parser. Bit `i` of each mask is byte `i`.
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-mod sse2 {
-    use std::arch::x86_64::{
-        __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_loadu_si128,
-        _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-    };
-
-    // The intrinsics need SSE2, which this module is only built with (the `cfg` above; it
-    // is baseline on x86_64), so calling them is sound; the compiler asks for `unsafe`
-    // only because they are `#[target_feature]` functions.
-
-    #[inline(always)]
-    fn load(b: &[u8; 16]) -> __m128i {
-        // SAFETY: SSE2 is on (above); the unaligned load reads exactly the sixteen
-        // bytes `b` borrows.
-        unsafe { _mm_loadu_si128(b.as_ptr().cast()) }
-    }
-
-    /// The bytes that are not ASCII digits. Adding 0x50 takes `'0'..='9'` to the ten
-    /// lowest signed byte values, -128 to -119, and every other byte above them
-    /// (wrapping), so one signed compare finds the rest.
-    #[inline(always)]
-    pub(super) fn non_digits(b: &[u8; 16]) -> u32 {
-        let x = load(b);
-        // SAFETY: SSE2 is on (above); no memory is touched.
-        let mask = unsafe {
-            let shifted = _mm_add_epi8(x, _mm_set1_epi8(0x50));
-            _mm_movemask_epi8(_mm_cmpgt_epi8(shifted, _mm_set1_epi8(-119)))
-        };
-        mask as u32
-    }
-
-    /// The bytes [`super::printable_until_quote`] stops at: a quote, a backslash, a
-    /// control character, or (signed, so negative) a byte from 0x80.
-    #[inline(always)]
-    pub(super) fn stops(b: &[u8; 16]) -> u32 {
-        let x = load(b);
-        // SAFETY: SSE2 is on (above); no memory is touched.
-        let mask = unsafe {
-            let low = _mm_cmplt_epi8(x, _mm_set1_epi8(0x20));
-            let quote = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
-            let backslash = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8));
-            _mm_movemask_epi8(_mm_or_si128(low, _mm_or_si128(quote, backslash)))
-        };
-        mask as u32
-    }
 }
 
 /// What is left of the input. A slice rather than an index into the whole, so that a
@@ -382,18 +278,6 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// How many ASCII digits (0 to 16) `block` starts with.
-#[inline(always)]
-fn digits_in_block(block: &[u8; 16]) -> usize {
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    {
-        // The bit above the mask's sixteen stops the count at 16.
-        (sse2::non_digits(block) | 1 << 16).trailing_zeros() as usize
-    }
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-    leading_digits_swar(block)
-}
-
 /// The value of the first `n` (1 to 16) bytes of `block`, which are ASCII digits.
 ///
 /// Branch-light: the digits are shifted to the top of a word (or two), so the bytes after
@@ -431,49 +315,6 @@ const POW10: [u64; 9] = [
     100_000_000,
 ];
 
-/// How many ASCII digits `b` starts with; sixteen bytes a step where SSE2 is baseline.
-#[inline(always)]
-fn leading_digits(b: &[u8]) -> usize {
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    {
-        let mut rest = b;
-        while let Some((block, tail)) = rest.split_first_chunk::<16>() {
-            let stops = sse2::non_digits(block);
-            if stops != 0 {
-                return b.len() - rest.len() + stops.trailing_zeros() as usize;
-            }
-            rest = tail;
-        }
-        b.len() - rest.len() + leading_digits_swar(rest)
-    }
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-    leading_digits_swar(b)
-}
-
-/// [`leading_digits`] eight bytes at a time: for other targets, and for the last few
-/// bytes of `b` on x86_64.
-fn leading_digits_swar(b: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut words = b.chunks_exact(8);
-    for (n, word) in words.by_ref().enumerate() {
-        let t = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ (ONES * 0x30);
-        // A byte is a digit iff t <= 9 there: adding 0x76 sets its high bit otherwise. A
-        // carry out of a byte only comes from one already flagged, so the lowest flag is
-        // exact.
-        let flags = (t.wrapping_add(ONES * 0x76) | t) & HIGH;
-        if flags != 0 {
-            return n * 8 + (flags.trailing_zeros() / 8) as usize;
-        }
-    }
-    let done = b.len() - words.remainder().len();
-    done + words
-        .remainder()
-        .iter()
-        .take_while(|c| c.is_ascii_digit())
-        .count()
-}
-
 /// The value of eight decimal digit values (0 to 9), one a byte, the most significant in
 /// the lowest byte, in a few multiplies: pairs, then groups of four, then all eight.
 #[inline(always)]
@@ -485,19 +326,50 @@ fn eight(v: u64) -> u64 {
     v.wrapping_mul(10_000 << 32 | 1) >> 32
 }
 
+/// What the tests of both parsers (here and in [`crate::number`]) compare: a batch as
+/// its records' fields, decoded.
+#[cfg(test)]
+pub(crate) mod test_records {
+    use crate::message::{decode_records, WireRecord};
+    use crate::record::Record;
+
+    /// A batch: each record's fields on one line, and `millisBehindLatest`.
+    pub(crate) type Seen = (Vec<String>, Option<u64>);
+
+    /// One record's fields, on one line.
+    pub(crate) fn fields(r: &Record<'_>) -> String {
+        format!(
+            "{:?}|{}|{}|{}|{:?}",
+            r.data,
+            r.partition_key,
+            r.sequence_number,
+            r.sub_sequence_number,
+            r.approximate_arrival_timestamp
+        )
+    }
+
+    /// A batch's records decoded, as [`Seen`]; the decoding error as text.
+    pub(crate) fn seen(records: &[WireRecord<'_>], millis: Option<u64>) -> Result<Seen, String> {
+        let mut arena = Vec::new();
+        let records = decode_records(records, &mut arena).map_err(|e| e.to_string())?;
+        Ok((records.iter().map(fields).collect(), millis))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_records::{seen, Seen};
     use super::*;
-    use crate::message::{decode_records, parse_message};
+    use crate::message::parse_message;
 
     /// The general parser's view of a line, for comparison with the fast path's.
-    fn via_serde(line: &str) -> Option<(Vec<String>, Option<u64>)> {
+    fn via_serde(line: &str) -> Option<Seen> {
         // A trailing space defeats the fast path (it accepts no whitespace).
         let spaced = format!("{} ", line.trim_end());
         summary(parse_message(spaced.as_bytes()).ok()?)
     }
 
-    fn summary(m: Message<'_>) -> Option<(Vec<String>, Option<u64>)> {
+    fn summary(m: Message<'_>) -> Option<Seen> {
         let Message::ProcessRecords {
             records,
             millis_behind_latest,
@@ -505,23 +377,7 @@ mod tests {
         else {
             return None;
         };
-        let mut arena = Vec::new();
-        let recs = decode_records(&records, &mut arena).ok()?;
-        Some((
-            recs.iter()
-                .map(|r| {
-                    format!(
-                        "{:?}|{}|{}|{}|{:?}",
-                        r.data,
-                        r.partition_key,
-                        r.sequence_number,
-                        r.sub_sequence_number,
-                        r.approximate_arrival_timestamp
-                    )
-                })
-                .collect(),
-            millis_behind_latest,
-        ))
+        seen(&records, millis_behind_latest).ok()
     }
 
     fn record(data: &str, pk: &str, seq: &str, ts: &str, sub: &str) -> String {
@@ -567,57 +423,6 @@ mod tests {
                 assert_eq!(summary(fast), via_serde(case), "{text}");
             }
         }
-    }
-
-    #[test]
-    fn digits_are_counted_exactly() {
-        let mut n: u64 = 0;
-        for len in 1..=18 {
-            n = n * 10 + (len as u64 * 7) % 10;
-            let text = format!("{n:0len$}");
-            for end in ["", ",", "\"", "}x", "9"] {
-                let with = format!("{text}{end}");
-                let expected = len + usize::from(end == "9");
-                assert_eq!(leading_digits(with.as_bytes()), expected, "{with}");
-            }
-        }
-        for bad in [b'/', b':', b' ', 0x80, 0xb0, 0xff, 0x00] {
-            for at in 0..20 {
-                let mut v = vec![b'5'; 20];
-                v[at] = bad;
-                assert_eq!(leading_digits(&v), at, "{bad:#x} at {at}");
-            }
-        }
-    }
-
-    #[test]
-    fn printable_until_quote_finds_the_quote_or_gives_up() {
-        for len in 0..40 {
-            let text = "k".repeat(len);
-            let closed = format!("{text}\",\"more\"");
-            assert_eq!(
-                printable_until_quote(closed.as_bytes()),
-                Some(len),
-                "{closed}"
-            );
-            assert_eq!(
-                printable_until_quote(text.as_bytes()),
-                None,
-                "no quote: {text}"
-            );
-            for at in 0..len {
-                for bad in [b'\\', b'\n', 0x01, 0x1f, 0x80, 0xc3, 0xff] {
-                    let mut v = closed.clone().into_bytes();
-                    v[at] = bad;
-                    assert_eq!(printable_until_quote(&v), None, "{len} {at} {bad:#x}");
-                }
-                // A quote inside: the string ends there.
-                let mut v = closed.clone().into_bytes();
-                v[at] = b'"';
-                assert_eq!(printable_until_quote(&v), Some(at));
-            }
-        }
-        assert_eq!(printable_until_quote(b" ~\x7f!\""), Some(4));
     }
 
     #[test]
@@ -731,36 +536,6 @@ mod tests {
                 "fast and exact paths differ on {:?}",
                 b.escape_ascii()
             );
-        }
-    }
-
-    #[test]
-    fn digit_and_stop_masks_classify_every_byte_at_every_position() {
-        for byte in 0..=u8::MAX {
-            for at in 0..16 {
-                let mut block = [b'7'; 16];
-                block[at] = byte;
-                let want = if byte.is_ascii_digit() { 16 } else { at };
-                assert_eq!(digits_in_block(&block), want, "{byte:#x} at {at}");
-                assert_eq!(leading_digits_swar(&block), want, "{byte:#x} at {at}");
-                for len in [at + 1, 16, 40] {
-                    let mut long = vec![b'7'; len];
-                    long[at] = byte;
-                    let want = if byte.is_ascii_digit() { len } else { at };
-                    assert_eq!(leading_digits(&long), want, "{byte:#x} at {at} of {len}");
-                }
-
-                let mut text = [b'k'; 40];
-                text[at] = byte;
-                text[39] = b'"';
-                let want = match byte {
-                    b'"' => Some(at),
-                    b'\\' | 0..=0x1f | 0x80.. => None,
-                    _ => Some(39),
-                };
-                assert_eq!(printable_until_quote(&text), want, "{byte:#x} at {at}");
-                assert_eq!(printable_until_quote_swar(&text), want, "{byte:#x} at {at}");
-            }
         }
     }
 

@@ -37,7 +37,6 @@
 //! size of one record whatever the batch size, and `process_records` is called once per
 //! batch, after its last record, to checkpoint.
 
-mod b64;
 pub mod checkpoint;
 pub mod error;
 mod fast;

@@ -498,7 +498,7 @@ pub(crate) fn decode_append(r: &WireRecord<'_>, arena: &mut Vec<u8>) -> Result<(
         .data
         .as_deref()
         .ok_or_else(|| bad("data is missing or null".into()))?;
-    crate::b64::decode_append(data, arena).map_err(|e| bad(e.to_string()))?;
+    crate::simd::base64::decode_append(data, arena).map_err(|e| bad(e.to_string()))?;
     Ok(())
 }
 

@@ -135,31 +135,11 @@ mod tests {
         use std::io::Cursor;
 
         use crate::error::{ProtocolError, RunError};
+        use crate::fast::test_records::{fields, seen, Seen};
         use crate::fast::{self, HEADER};
         use crate::lines::{LineBuf, LineReader};
-        use crate::message::{decode_records, parse_message, Message, WireRecord};
-        use crate::record::Record;
+        use crate::message::{parse_message, Message};
         use crate::stream::{stream_records, StreamEnd};
-
-        /// What a batch came to: each record's fields, and `millisBehindLatest`.
-        type Seen = (Vec<String>, Option<u64>);
-
-        fn fields(r: &Record<'_>) -> String {
-            format!(
-                "{:?}|{}|{}|{}|{:?}",
-                r.data,
-                r.partition_key,
-                r.sequence_number,
-                r.sub_sequence_number,
-                r.approximate_arrival_timestamp
-            )
-        }
-
-        fn seen(records: &[WireRecord<'_>], millis: Option<u64>) -> Result<Seen, String> {
-            let mut arena = Vec::new();
-            let records = decode_records(records, &mut arena).map_err(|e| e.to_string())?;
-            Ok((records.iter().map(fields).collect(), millis))
-        }
 
         /// The batch path: the fast path if it takes the line, else serde.
         fn batch(line: &str) -> Result<Seen, String> {

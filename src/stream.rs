@@ -95,7 +95,9 @@ pub(crate) fn stream_records<R: Read>(
             // The rest of the record must be here before the last piece is decoded, so that
             // a retry never decodes a piece twice.
             match fast::fields_at(&rest[quote..]) {
-                Ok((wire, used)) if crate::b64::decode_append(&rest[..quote], arena).is_ok() => {
+                Ok((wire, used))
+                    if crate::simd::base64::decode_append(&rest[..quote], arena).is_ok() =>
+                {
                     deliver(&wire, arena, &mut out, &mut each)?;
                     at += quote + used;
                     (piecewise, first, data_scanned) = (false, false, 0);
@@ -244,7 +246,7 @@ fn decode_piece(piece: &[u8], arena: &mut Vec<u8>) -> bool {
     }
     // Room grows by doubling, not by each piece's exact size.
     arena.reserve(piece.len() / 4 * 3);
-    crate::b64::decode_append(piece, arena).is_ok()
+    crate::simd::base64::decode_append(piece, arena).is_ok()
 }
 
 /// Puts a large record back together as it came (its decoded pieces encoded again, which
