@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
+use crate::checkpoint::RetryPolicy;
 use crate::record::Record;
 use crate::telemetry::now_ms;
 
@@ -21,18 +22,15 @@ use crate::telemetry::now_ms;
 /// cannot write the lost lines, and skipping would acknowledge records whose lines are not
 /// in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorPolicy {
     /// Stop without answering: the daemon exits and the worker restarts from the last
     /// checkpoint (at-least-once; nothing is skipped).
     Fail,
-    /// Call `process_records` again with the same batch, up to `attempts` calls in all,
-    /// waiting `backoff` (doubling) in between; then [`ErrorPolicy::Fail`].
-    Retry {
-        /// Calls in all, the first included.
-        attempts: u32,
-        /// The wait after the first failure; it doubles after each further one.
-        backoff: Duration,
-    },
+    /// Call `process_records` again with the same batch, up to `max_attempts` calls in all,
+    /// waiting as the [`RetryPolicy`] says in between (the one back-off of the crate, also
+    /// used for checkpoints); then [`ErrorPolicy::Fail`].
+    Retry(RetryPolicy),
     /// Write every record of the failed batch to a dead-letter file (one JSON object per
     /// line), then acknowledge the batch. If the file cannot be written, fail.
     Skip {
@@ -42,14 +40,21 @@ pub enum ErrorPolicy {
 }
 
 impl Default for ErrorPolicy {
-    /// Three attempts, 1 s apart at first, then fail.
+    /// Three attempts, 1 s apart at first, doubling (up to [`RetryPolicy::default`]'s
+    /// cap), then fail: the default of [`Runtime::new`](crate::Runtime::new),
+    /// [`run_stdio`](crate::run_stdio) and the `record_processor` binary alike.
     fn default() -> Self {
-        ErrorPolicy::Retry {
-            attempts: 3,
-            backoff: Duration::from_secs(1),
-        }
+        ErrorPolicy::Retry(RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        })
     }
 }
+
+/// The longest wait between two attempts at a batch that the environment or the binary's
+/// flags configure: a minute, so that a long outage is retried at a steady pace rather
+/// than ever more rarely.
+pub const BATCH_MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// An environment variable that holds a value this crate cannot use.
 #[derive(Debug, thiserror::Error)]
@@ -76,10 +81,11 @@ impl ErrorPolicy {
             }),
         };
         match var("ON_ERROR").as_deref().unwrap_or("retry") {
-            "retry" => Ok(ErrorPolicy::Retry {
-                attempts: u32::try_from(number("ERROR_RETRIES", 3)?.max(1)).unwrap_or(u32::MAX),
-                backoff: Duration::from_millis(number("ERROR_BACKOFF_MS", 1000)?),
-            }),
+            "retry" => Ok(ErrorPolicy::Retry(RetryPolicy {
+                max_attempts: u32::try_from(number("ERROR_RETRIES", 3)?.max(1)).unwrap_or(u32::MAX),
+                initial_backoff: Duration::from_millis(number("ERROR_BACKOFF_MS", 1000)?),
+                max_backoff: BATCH_MAX_BACKOFF,
+            })),
             "fail" => Ok(ErrorPolicy::Fail),
             "skip" => Ok(ErrorPolicy::Skip {
                 dead_letter: var("DEAD_LETTER_FILE")

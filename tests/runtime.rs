@@ -4,8 +4,8 @@
 use std::io::{Cursor, Read};
 
 use kcl_multilang::{
-    BoxError, CheckpointError, Checkpointer, InitializeInput, Position, ProcessRecordsInput,
-    Record, RecordProcessor, RetryPolicy, RunError, Runtime,
+    BoxError, CheckpointError, Checkpointer, ErrorPolicy, InitializeInput, Position,
+    ProcessRecordsInput, Record, RecordProcessor, RetryPolicy, RunError, Runtime,
 };
 
 /// A record as the processor saw it: data, partition key, sequence, sub-sequence, arrival.
@@ -200,7 +200,8 @@ fn drive(input: &[u8], processor: &mut Recorder) -> (Result<(), RunError>, Strin
 }
 
 fn run_over<R: Read>(input: R, processor: &mut Recorder) -> (Result<(), RunError>, String) {
-    let mut rt = Runtime::new(input, Vec::new());
+    // The run loop itself, without retries: the error policies have their own tests below.
+    let mut rt = Runtime::new(input, Vec::new()).with_error_policy(ErrorPolicy::Fail);
     let result = rt.run(processor);
     let (_, out) = rt.into_parts();
     (result, String::from_utf8(out).expect("output is UTF-8"))
@@ -740,10 +741,11 @@ mod policies {
 
     /// Retries with a backoff short enough for tests.
     pub(super) fn retry(attempts: u32) -> ErrorPolicy {
-        ErrorPolicy::Retry {
-            attempts,
-            backoff: Duration::from_millis(1),
-        }
+        ErrorPolicy::Retry(RetryPolicy {
+            max_attempts: attempts,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(1),
+        })
     }
 
     #[test]

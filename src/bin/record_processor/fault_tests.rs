@@ -382,10 +382,11 @@ fn sweep(shape: Shape) {
     let dead_letter = dir.path().join("dead.jsonl");
     let policies = [
         ErrorPolicy::Fail,
-        ErrorPolicy::Retry {
-            attempts: 3,
-            backoff: Duration::from_millis(1),
-        },
+        ErrorPolicy::Retry(RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(1),
+        }),
         ErrorPolicy::Skip {
             dead_letter: dead_letter.clone(),
         },

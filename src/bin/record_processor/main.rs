@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser as _;
 use kcl_multilang::logging::{LogConfig, LogFile};
+use kcl_multilang::policy::BATCH_MAX_BACKOFF;
 use kcl_multilang::telemetry::{Heartbeat, Metrics, MetricsFormat, Observer};
 use kcl_multilang::{run_stdio_observed, ErrorPolicy, RetryPolicy};
 
@@ -75,10 +76,11 @@ fn run(cli: cli::Cli) -> anyhow::Result<u8> {
     );
     let policy = match cli.on_error {
         cli::OnError::Fail => ErrorPolicy::Fail,
-        cli::OnError::Retry => ErrorPolicy::Retry {
-            attempts: cli.error_retries.max(1),
-            backoff: Duration::from_millis(cli.error_backoff_ms),
-        },
+        cli::OnError::Retry => ErrorPolicy::Retry(RetryPolicy {
+            max_attempts: cli.error_retries.max(1),
+            initial_backoff: Duration::from_millis(cli.error_backoff_ms),
+            max_backoff: BATCH_MAX_BACKOFF,
+        }),
         cli::OnError::Skip => ErrorPolicy::Skip {
             dead_letter: cli.dead_letter_file.clone().unwrap_or_else(|| {
                 cli.log_file
