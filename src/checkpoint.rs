@@ -13,6 +13,7 @@ use crate::sequence::Position;
 
 /// Why a checkpoint did not happen.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CheckpointError {
     /// DynamoDB throttled the write (`ThrottlingException`): retry later.
     #[error("checkpoint throttled (ThrottlingException)")]
@@ -66,7 +67,7 @@ impl CheckpointError {
 
 /// The transport a [`Checkpointer`] talks through; the run loop implements it over the
 /// daemon's pipes, tests over buffers.
-pub trait CheckpointChannel {
+pub(crate) trait CheckpointChannel {
     /// Sends a checkpoint request and returns the daemon's reply.
     fn request(
         &mut self,
@@ -124,7 +125,7 @@ impl fmt::Debug for Checkpointer<'_> {
 
 impl<'a> Checkpointer<'a> {
     /// A checkpointer over `channel`.
-    pub fn new(channel: &'a mut dyn CheckpointChannel) -> Self {
+    pub(crate) fn new(channel: &'a mut dyn CheckpointChannel) -> Self {
         Self {
             channel,
             sleep: std::thread::sleep,
@@ -132,7 +133,8 @@ impl<'a> Checkpointer<'a> {
     }
 
     /// A checkpointer whose retry back-off calls `sleep` (tests pass a no-op).
-    pub fn with_sleep(channel: &'a mut dyn CheckpointChannel, sleep: fn(Duration)) -> Self {
+    #[cfg(test)]
+    pub(crate) fn with_sleep(channel: &'a mut dyn CheckpointChannel, sleep: fn(Duration)) -> Self {
         Self { channel, sleep }
     }
 

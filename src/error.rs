@@ -7,6 +7,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A line from the daemon that is not a message this side can act on.
 #[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProtocolError {
     /// The line is not a JSON object of the expected shape.
     #[error("malformed line from the daemon ({reason}): {line}")]
@@ -46,6 +47,7 @@ pub enum ProtocolError {
 
 /// Why the run loop stopped before the daemon closed its input.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RunError {
     /// The daemon sent something that cannot be acted on.
     #[error(transparent)]

@@ -3,9 +3,9 @@
 //! A record processor for Amazon Kinesis that speaks the Kinesis Client Library (KCL)
 //! MultiLangDaemon protocol. The Java daemon holds the shard leases and starts one child
 //! process per lease; the child reads the daemon's actions as JSON lines on stdin and
-//! answers on stdout. This crate is that child's side: typed [messages](message), decoded
-//! [records](record), [checkpointing](checkpoint), the [`RecordProcessor`] trait you
-//! implement, and the [run loop](runtime) that owns the protocol.
+//! answers on stdout. This crate is that child's side: typed messages, decoded
+//! [records](Record), [checkpointing](Checkpointer), the [`RecordProcessor`] trait you
+//! implement, and the [run loop](Runtime) that owns the protocol.
 //!
 //! ```no_run
 //! use kcl_multilang::{run_stdio, BoxError, Checkpointer, ProcessRecordsInput, RecordProcessor};
@@ -37,29 +37,34 @@
 //! size of one record whatever the batch size, and `process_records` is called once per
 //! batch, after its last record, to checkpoint.
 
-pub mod checkpoint;
-pub mod error;
+// The wiring is private: what a processor author needs is re-exported below, so that the
+// wire layer (message parsing and encoding) can change without breaking anyone.
+mod checkpoint;
+mod error;
 mod fast;
 mod lines;
 pub mod logging;
-pub mod message;
+mod message;
 mod number;
-pub mod policy;
-pub mod processor;
-pub mod record;
-pub mod runtime;
-pub mod sequence;
+mod policy;
+mod processor;
+mod record;
+mod runtime;
+mod sequence;
 mod simd;
-pub mod stdio;
+mod stdio;
 mod stream;
 pub mod telemetry;
 
 pub use checkpoint::{CheckpointError, Checkpointer, RetryPolicy};
 pub use error::{BoxError, ProtocolError, RunError};
 pub use message::InitializeInput;
-pub use policy::ErrorPolicy;
+pub use policy::{ErrorPolicy, PolicyEnvError, BATCH_MAX_BACKOFF};
 pub use processor::{ProcessRecordsInput, RecordProcessor};
 pub use record::{OwnedRecord, Record};
 pub use runtime::Runtime;
 pub use sequence::Position;
-pub use stdio::{run_stdio, run_stdio_observed, run_stdio_with, Outcome};
+pub use stdio::{
+    ignore_termination_signals, run_stdio, run_stdio_observed, run_stdio_with, take_protocol_stdio,
+    Outcome,
+};

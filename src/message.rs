@@ -28,7 +28,7 @@ pub struct InitializeInput {
 
 /// The daemon's answer to a checkpoint request.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CheckpointReply {
+pub(crate) struct CheckpointReply {
     /// The requested sequence number, echoed.
     pub sequence_number: Option<String>,
     /// The requested sub-sequence number, echoed.
@@ -39,7 +39,7 @@ pub struct CheckpointReply {
 
 /// Why a KCL 1.x daemon sent the legacy `shutdown` action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ShutdownReason {
+pub(crate) enum ShutdownReason {
     /// The shard ended (behaves like `shardEnded`).
     Terminate,
     /// The lease was lost (behaves like `leaseLost`).
@@ -48,7 +48,7 @@ pub enum ShutdownReason {
 
 /// A record as it travels on the wire: data still base64-encoded.
 #[derive(Clone, Debug, Deserialize)]
-pub struct WireRecord<'a> {
+pub(crate) struct WireRecord<'a> {
     /// Standard base64 with padding, as bytes: the decoder rejects anything that is not
     /// base64, so the text never needs a UTF-8 check of its own.
     #[serde(borrow, default, deserialize_with = "borrowed_bytes")]
@@ -87,7 +87,7 @@ pub struct WireRecord<'a> {
 
 /// One message from the daemon.
 #[derive(Clone, Debug)]
-pub enum Message<'a> {
+pub(crate) enum Message<'a> {
     /// Start of a shard lease.
     Initialize(InitializeInput),
     /// A batch of records.
@@ -109,30 +109,6 @@ pub enum Message<'a> {
     Shutdown(ShutdownReason),
     /// An action this crate does not know (answered with a status, for forward compatibility).
     Unknown(String),
-}
-
-impl Message<'_> {
-    /// The `action` name, as the status must echo it in `responseFor`.
-    pub fn action(&self) -> &str {
-        match self {
-            Message::Unknown(action) => action,
-            known => known.known_action().unwrap_or_default(),
-        }
-    }
-
-    /// The `action` name of a message this crate knows; `None` for [`Message::Unknown`].
-    pub fn known_action(&self) -> Option<&'static str> {
-        Some(match self {
-            Message::Initialize(_) => "initialize",
-            Message::ProcessRecords { .. } => "processRecords",
-            Message::LeaseLost => "leaseLost",
-            Message::ShardEnded => "shardEnded",
-            Message::ShutdownRequested => "shutdownRequested",
-            Message::Checkpoint(_) => "checkpoint",
-            Message::Shutdown(_) => "shutdown",
-            Message::Unknown(_) => return None,
-        })
-    }
 }
 
 /// Every field any action carries; each action takes what it needs.
@@ -295,7 +271,7 @@ fn malformed(line: &[u8], reason: impl Into<String>) -> ProtocolError {
 ///
 /// `line` may end in `\n` or `\r\n`. Bytes that are not UTF-8 (a daemon running with a
 /// non-UTF-8 default charset) are replaced rather than rejected.
-pub fn parse_message(line: &[u8]) -> Result<Message<'_>, ProtocolError> {
+pub(crate) fn parse_message(line: &[u8]) -> Result<Message<'_>, ProtocolError> {
     if let Some(message) = crate::fast::process_records(line) {
         return Ok(message);
     }
@@ -451,7 +427,7 @@ fn into_owned_message(m: Message<'_>) -> Message<'static> {
 /// error: it cannot be processed or checkpointed, and guessing would lose it. A sequence
 /// number that is not decimal is refused by [`parse_message`], which `wire` is expected to
 /// come from; it is not checked again here.
-pub fn decode_records<'a>(
+pub(crate) fn decode_records<'a>(
     wire: &'a [WireRecord<'a>],
     arena: &'a mut Vec<u8>,
 ) -> Result<Vec<Record<'a>>, ProtocolError> {
@@ -515,7 +491,7 @@ pub(crate) fn record_with<'a>(r: &'a WireRecord<'a>, data: &'a [u8]) -> Record<'
 
 /// Appends `s` as a JSON string literal using only ASCII (non-ASCII as `\u` escapes), so
 /// the daemon reads it back intact whatever the JVM's default charset.
-pub fn push_json_string(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn push_json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     for c in s.chars() {
         match c {
@@ -537,7 +513,7 @@ pub fn push_json_string(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Appends the status that ends an action: exactly `action` and `responseFor`.
-pub fn encode_status(out: &mut Vec<u8>, response_for: &str) {
+pub(crate) fn encode_status(out: &mut Vec<u8>, response_for: &str) {
     out.extend_from_slice(b"{\"action\":\"status\",\"responseFor\":");
     push_json_string(out, response_for);
     out.push(b'}');
@@ -545,7 +521,11 @@ pub fn encode_status(out: &mut Vec<u8>, response_for: &str) {
 
 /// Appends a checkpoint request. `None` for the sequence number means "everything
 /// delivered so far" (or SHARD_END during `shardEnded`).
-pub fn encode_checkpoint(out: &mut Vec<u8>, sequence_number: Option<&str>, sub: Option<u64>) {
+pub(crate) fn encode_checkpoint(
+    out: &mut Vec<u8>,
+    sequence_number: Option<&str>,
+    sub: Option<u64>,
+) {
     out.extend_from_slice(b"{\"action\":\"checkpoint\",\"sequenceNumber\":");
     match sequence_number {
         Some(seq) => push_json_string(out, seq),

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::str::Utf8Error;
 
-use crate::sequence::{index_of_max, Position};
+use crate::sequence::Position;
 
 /// One Kinesis record (a user record, after the daemon's KPL de-aggregation).
 ///
@@ -71,9 +71,4 @@ impl OwnedRecord {
     pub fn position(&self) -> Position {
         Position::new(self.sequence_number.as_str(), self.sub_sequence_number)
     }
-}
-
-/// The largest position among `records`, if any.
-pub fn max_position(records: &[Record<'_>]) -> Option<Position> {
-    index_of_max(records.iter().map(Record::position_parts)).map(|i| records[i].position())
 }

@@ -51,8 +51,12 @@ pub fn is_numeric(s: &str) -> bool {
 }
 
 /// The index of the largest of `positions` (the first of equals), comparing as
-/// [`compare_positions`] does but checking each sequence number for digits only once.
-pub fn index_of_max<'a>(positions: impl IntoIterator<Item = (&'a str, u64)>) -> Option<usize> {
+/// [`compare_positions`] does but checking each sequence number for digits only once. The
+/// general form, for any position: the reference the tests hold the run loop's forms to.
+#[cfg(test)]
+pub(crate) fn index_of_max<'a>(
+    positions: impl IntoIterator<Item = (&'a str, u64)>,
+) -> Option<usize> {
     let mut best: Option<((&'a str, u64), bool, usize)> = None;
     for (i, p) in positions.into_iter().enumerate() {
         let numeric = is_numeric(p.0);

@@ -19,6 +19,7 @@ use crate::telemetry::Observer;
 
 /// How a run over stdio ended.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The daemon closed stdin: the normal end of a lease.
     Finished,

@@ -256,6 +256,7 @@ impl Observer for Heartbeat {
 
 /// How [`Metrics`] lines look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MetricsFormat {
     /// A log line through `tracing` (INFO, target `metrics`).
     Text,

@@ -48,6 +48,7 @@ const DIRECT_BYTES: usize = 64 << 10;
 
 /// How each line is laid out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LogFormat {
     /// `HH:MM:SS.mmm [module] LEVEL  function - message`, like the Python sample's
     /// `logging` format (time in UTC; module is the last part of the event's target,

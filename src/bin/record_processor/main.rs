@@ -15,9 +15,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser as _;
 use kcl_multilang::logging::{LogConfig, LogFile};
-use kcl_multilang::policy::BATCH_MAX_BACKOFF;
 use kcl_multilang::telemetry::{Heartbeat, Metrics, MetricsFormat, Observer};
-use kcl_multilang::{run_stdio_observed, ErrorPolicy, RetryPolicy};
+use kcl_multilang::{run_stdio_observed, ErrorPolicy, RetryPolicy, BATCH_MAX_BACKOFF};
 
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {

@@ -27,7 +27,7 @@ pub struct Args {
     pub file: PathBuf,
 
     /// Directory of the KCL jars: the version in the name of
-    /// amazon-kinesis-client-multilang-<version>.jar decides the credentials rules and which
+    /// `amazon-kinesis-client-multilang-<version>.jar` decides the credentials rules and which
     /// version-specific keys are read. Without it, credentials mismatches are only warnings.
     #[arg(long, env = "JARS_DIR", value_name = "DIR")]
     pub jars_dir: Option<PathBuf>,

@@ -92,7 +92,7 @@ struct Pipe {
 /// Follows until every pipe is closed; returns the exit status.
 pub fn run(args: &Args) -> anyhow::Result<u8> {
     if !args.pipes.is_empty() {
-        kcl_multilang::stdio::ignore_termination_signals();
+        kcl_multilang::ignore_termination_signals();
     }
     let max_line = usize::try_from(args.max_line_bytes).unwrap_or(usize::MAX);
     // Before the pipes: see the module's comment.
