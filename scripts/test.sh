@@ -42,6 +42,13 @@ else
   printf 'SKIPPED: the Rust target %s could not be installed (rustup target add failed, see above), so the arm64 code paths were not checked\n' "$ARM"
 fi
 
+step "cargo doc -D warnings (the library and the binary)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
+
+step "cargo clippy on bench/ (its own workspace: the driver, the floor, the stage benchmark)"
+CARGO_TARGET_DIR="$ROOT/.local/bench/target" \
+  cargo clippy --manifest-path bench/Cargo.toml --all-targets --locked -- -D warnings
+
 step "cargo test"
 cargo test --locked
 

@@ -50,6 +50,7 @@ mod policy;
 mod processor;
 mod record;
 mod runtime;
+pub mod sample;
 mod sequence;
 mod simd;
 mod stdio;

@@ -19,7 +19,7 @@ use kcl_multilang::{ErrorPolicy, RetryPolicy, RunError, Runtime};
 use tracing::Level;
 use tracing_subscriber::layer::SubscriberExt as _;
 
-use crate::sample::{SampleProcessor, BINARY_MARKER};
+use kcl_multilang::sample::{SampleProcessor, BINARY_MARKER};
 
 /// How the disk fails.
 #[derive(Clone, Copy, Debug)]

@@ -7,7 +7,6 @@ mod cli;
 mod fault_tests;
 mod follow_logs;
 mod health;
-mod sample;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -68,7 +67,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<u8> {
         initial_backoff: Duration::from_millis(cli.checkpoint_backoff_ms),
         max_backoff: Duration::from_secs(30),
     };
-    let mut processor = sample::SampleProcessor::new(
+    let mut processor = kcl_multilang::sample::SampleProcessor::new(
         log.clone(),
         Duration::from_secs(cli.checkpoint_interval),
         retry,

@@ -1,14 +1,15 @@
 //! The sample processor: what the Python `record_processor.py` of the Kinesis-on-Fargate
-//! sample does, without its losses.
+//! sample does, without its losses. It is what the container's `record_processor` binary
+//! runs, and what `bench/` measures; a starting point for your own.
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use kcl_multilang::logging::{InfoLines, LogError, LogFile};
-use kcl_multilang::{
+use crate::logging::{InfoLines, LogError, LogFile};
+use crate::{
     BoxError, CheckpointError, Checkpointer, InitializeInput, Position, ProcessRecordsInput,
     Record, RecordProcessor, RetryPolicy,
 };
+use base64::Engine as _;
 use tracing::{error, info, warn};
 
 /// The `[module]` of this processor's log lines, as in the Python sample.
@@ -37,7 +38,8 @@ pub struct SampleProcessor {
 }
 
 impl SampleProcessor {
-    /// A processor logging to `log`.
+    /// A processor logging to `log`, checkpointing every `interval` (and at shard end and on
+    /// a shutdown request), retrying a throttled checkpoint as `retry` says.
     pub fn new(log: LogFile, interval: Duration, retry: RetryPolicy) -> Self {
         Self {
             log,
