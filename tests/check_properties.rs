@@ -2,12 +2,12 @@
 //! directory, against fake jar directories of both KCL generations, and on the repository's
 //! own template as set_properties.sh renders it.
 
+mod common;
+
+use common::binary;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_record_processor"))
-}
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -2,12 +2,16 @@
 //! stdout and stderr, the processors' log file written through `kcl_multilang::logging`
 //! (rotating), and the follower's stdout read back whole.
 
+mod common;
+
+use common::binary;
+
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -18,10 +22,6 @@ const LENGTHS: [usize; 16] = [
     1, 80, 200, 4095, 4096, 4097, 9000, 65535, 65536, 65537, 200_000, 1_048_576, 1_500_000, 20,
     300, 3000,
 ];
-
-fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_record_processor"))
-}
 
 fn mkfifo(path: &Path) {
     let name = CString::new(path.as_os_str().as_bytes()).unwrap();

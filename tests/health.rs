@@ -2,12 +2,12 @@
 //! directory when none is given, and that it answers 0 or 1 only (Docker reserves 2), whatever
 //! goes wrong.
 
+mod common;
+
+use common::binary;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_record_processor"))
-}
 
 /// Runs `health` in `cwd` with only PATH and `env` in its environment; returns (status, stdout).
 fn health(cwd: &Path, args: &[&str], env: &[(&str, &Path)]) -> (i32, String) {

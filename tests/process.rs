@@ -1,5 +1,9 @@
 //! The built `record_processor` binary driven over real pipes, playing the daemon's side.
 
+mod common;
+
+use common::binary;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -17,10 +21,6 @@ struct Daemon {
     stderr: Option<std::process::ChildStderr>,
     log: PathBuf,
     _dir: tempfile::TempDir,
-}
-
-fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_record_processor"))
 }
 
 fn example(name: &str) -> PathBuf {
@@ -148,29 +148,19 @@ fn b64(data: &[u8]) -> String {
 
 const INIT: &str = r#"{"action":"initialize","shardId":"shardId-000000000003","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#;
 
+/// A `processRecords` line of raw `data`, base64-encoded here.
 fn batch(records: &[(&[u8], &str, u64)]) -> String {
-    let recs: Vec<String> = records
+    let encoded: Vec<String> = records.iter().map(|(data, _, _)| b64(data)).collect();
+    let recs: Vec<(&str, &str, u64)> = records
         .iter()
-        .map(|(data, seq, sub)| {
-            format!(
-                r#"{{"data":"{}","partitionKey":"pk","sequenceNumber":"{seq}","approximateArrivalTimestamp":1700000000123,"subSequenceNumber":{sub},"action":"record"}}"#,
-                b64(data)
-            )
-        })
+        .zip(&encoded)
+        .map(|((_, seq, sub), data)| (data.as_str(), *seq, *sub))
         .collect();
-    format!(
-        r#"{{"action":"processRecords","records":[{}],"millisBehindLatest":0}}"#,
-        recs.join(",")
-    )
+    common::process_records(&recs, 0)
 }
 
 fn reply(seq: Option<&str>, error: Option<&str>) -> String {
-    let q = |v: Option<&str>| v.map_or("null".to_string(), |s| format!("\"{s}\""));
-    format!(
-        r#"{{"action":"checkpoint","sequenceNumber":{},"subSequenceNumber":null,"error":{}}}"#,
-        q(seq),
-        q(error)
-    )
+    common::checkpoint_reply(seq, None, error)
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The run loop driven over byte buffers: every action, checkpoint exchange and kind of bad
 //! input, with the exact bytes written back.
 
+mod common;
+
 use std::io::{Cursor, Read};
 
 use kcl_multilang::{
@@ -255,32 +257,18 @@ fn lines(out: &str) -> Vec<&str> {
     out.split('\n').filter(|l| !l.is_empty()).collect()
 }
 
-fn status(action: &str) -> String {
-    format!(r#"{{"action":"status","responseFor":"{action}"}}"#)
-}
+use common::status;
 
 const INIT: &str = r#"{"action":"initialize","shardId":"shardId-000000000001","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}"#;
 
 fn batch(records: &[(&str, &str, u64)]) -> String {
-    let recs: Vec<String> = records
-        .iter()
-        .map(|(data, seq, sub)| format!(r#"{{"data":"{data}","partitionKey":"pk","sequenceNumber":"{seq}","approximateArrivalTimestamp":1700000000123,"subSequenceNumber":{sub},"action":"record"}}"#))
-        .collect();
-    format!(
-        r#"{{"action":"processRecords","records":[{}],"millisBehindLatest":5}}"#,
-        recs.join(",")
-    )
+    common::process_records(records, 5)
 }
 
 fn reply(error: Option<&str>) -> String {
     match error {
-        None => {
-            r#"{"action":"checkpoint","sequenceNumber":null,"subSequenceNumber":null,"error":null}"#
-                .to_string()
-        }
-        Some(e) => format!(
-            r#"{{"action":"checkpoint","sequenceNumber":"9","subSequenceNumber":1,"error":"{e}"}}"#
-        ),
+        None => common::checkpoint_reply(None, None, None),
+        Some(e) => common::checkpoint_reply(Some("9"), Some(1), Some(e)),
     }
 }
 
