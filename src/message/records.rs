@@ -103,6 +103,7 @@ pub(crate) fn decode_records<'a>(
 }
 
 /// Checks one record and appends its decoded data to `arena`.
+#[inline]
 pub(crate) fn decode_append(r: &WireRecord<'_>, arena: &mut Vec<u8>) -> Result<(), ProtocolError> {
     let seq = r.sequence_number.as_deref().unwrap_or("");
     let sub = r.sub_sequence_number.unwrap_or(0);
@@ -126,6 +127,7 @@ pub(crate) fn decode_append(r: &WireRecord<'_>, arena: &mut Vec<u8>) -> Result<(
 }
 
 /// The record `r` describes, with its already decoded `data`.
+#[inline]
 pub(crate) fn record_with<'a>(r: &'a WireRecord<'a>, data: &'a [u8]) -> Record<'a> {
     Record {
         data,

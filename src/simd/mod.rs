@@ -58,21 +58,33 @@ pub(crate) fn cpu() -> Cpu {
 /// variant the machine can run, in both builds.
 // Only x86_64 has variants to pick between; elsewhere the tests alone ask.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[inline]
 pub(crate) fn detected() -> Cpu {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    // Bit 7: detected; bits 0-2: the three fields. Relaxed is enough: every thread that
-    // races here computes the same value.
-    static CACHE: AtomicU8 = AtomicU8::new(0);
-    let mut bits = CACHE.load(Ordering::Relaxed);
+    // Read per record by the base64 dispatch: a load and a test once inlined, with the
+    // detection itself out of line.
+    let mut bits = CPU_BITS.load(Ordering::Relaxed);
     if bits == 0 {
-        bits = 0x80 | detect_bits();
-        CACHE.store(bits, Ordering::Relaxed);
+        bits = detect_once();
     }
     Cpu {
         avx2: bits & 1 != 0,
         avx512_text: bits & 2 != 0,
         avx512_vbmi: bits & 4 != 0,
     }
+}
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Bit 7: detected; bits 0-2: the three fields of [`Cpu`]. Relaxed is enough: every thread
+/// that races to fill it computes the same value.
+static CPU_BITS: AtomicU8 = AtomicU8::new(0);
+
+#[cold]
+#[inline(never)]
+fn detect_once() -> u8 {
+    let bits = 0x80 | detect_bits();
+    CPU_BITS.store(bits, Ordering::Relaxed);
+    bits
 }
 
 #[cfg(target_arch = "x86_64")]
