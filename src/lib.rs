@@ -41,6 +41,9 @@ mod b64;
 pub mod checkpoint;
 pub mod error;
 mod fast;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzz_api;
 mod lines;
 pub mod logging;
 pub mod message;
