@@ -45,6 +45,9 @@ fi
 step "cargo test"
 cargo test --locked
 
+step "fuzz smoke: scripts/fuzz.sh --seconds 15 (each cargo-fuzz target in fuzz/ for 15 s)"
+scripts/fuzz.sh --seconds 15
+
 step "scripts/build-release.sh (the statically linked binary the container ships and the tests run: target/ship)"
 scripts/build-release.sh
 
