@@ -90,7 +90,9 @@ pub struct StreamedLine {
 }
 
 /// A reader that hands out at most `chunk` bytes a read, as a pipe read by a slow reader
-/// may.
+/// may, and never bytes of two lines in one read: the daemon writes nothing after a line
+/// until it is answered, and the streaming path relies on it (it reads until a read ends
+/// in a newline).
 struct Trickle<'a> {
     rest: &'a [u8],
     chunk: usize,
@@ -98,7 +100,8 @@ struct Trickle<'a> {
 
 impl Read for Trickle<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = buf.len().min(self.chunk).min(self.rest.len());
+        let line = memchr::memchr(b'\n', self.rest).map_or(self.rest.len(), |i| i + 1);
+        let n = buf.len().min(self.chunk).min(line);
         buf[..n].copy_from_slice(&self.rest[..n]);
         self.rest = &self.rest[n..];
         Ok(n)
