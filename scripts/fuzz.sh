@@ -8,7 +8,7 @@
 # - The toolchain: nightly if installed, else `rustup toolchain install nightly --profile
 #   minimal`, else stable with RUSTC_BOOTSTRAP=1 and no sanitizer. FUZZ_TOOLCHAIN=stable
 #   forces the last. With nightly the targets are built with AddressSanitizer.
-# - Builds go to target/fuzz; the corpus grows in .local/fuzz/corpus/<target> (the seeds
+# - Builds go to target/fuzz/<toolchain>; the corpus grows in .local/fuzz/corpus/<target> (the seeds
 #   in fuzz/corpus/<target> are only read); crashing inputs go to
 #   .local/fuzz/artifacts/<target>/, and libFuzzer's output to .local/fuzz/logs/<target>.log.
 # Exits non-zero, naming the crashing input, if a target fails.
@@ -57,7 +57,6 @@ fi
 LOCAL="$ROOT/.local"
 FUZZ_OUT="$LOCAL/fuzz"
 CARGO_FUZZ="$LOCAL/cargo-fuzz/bin/cargo-fuzz"
-TARGET_DIR="$ROOT/target/fuzz"
 
 if [[ ! -x "$CARGO_FUZZ" ]] || ! "$CARGO_FUZZ" --version 2> /dev/null | grep -qF "$CARGO_FUZZ_VERSION"; then
   echo "fuzz.sh: installing cargo-fuzz $CARGO_FUZZ_VERSION into .local/cargo-fuzz"
@@ -88,6 +87,8 @@ else
 fi
 
 host="$(rustc "+$toolchain" -vV | sed -n 's/^host: //p')"
+# One build directory per toolchain: switching does not rebuild the other's.
+TARGET_DIR="$ROOT/target/fuzz/$toolchain"
 echo "fuzz.sh: building ${targets[*]}"
 for target in "${targets[@]}"; do
   # cargo finds its `fuzz` subcommand on PATH.
