@@ -65,10 +65,12 @@ fi
 
 # The toolchain, and the flags that go with it.
 toolchain=nightly
+why_stable="no nightly could be installed"
 build_flags=(--debug-assertions)
 has_nightly() { rustup toolchain list 2> /dev/null | grep -q '^nightly'; }
 if [[ "${FUZZ_TOOLCHAIN:-}" == stable ]]; then
   toolchain=stable
+  why_stable="FUZZ_TOOLCHAIN=stable"
 elif has_nightly; then
   :
 elif command -v rustup > /dev/null 2>&1 && rustup toolchain install nightly --profile minimal && has_nightly; then
@@ -81,7 +83,7 @@ if [[ "$toolchain" == nightly ]]; then
   build_flags+=(--sanitizer address)
   run_env=()
 else
-  echo "fuzz.sh: toolchain: stable ($(rustc +stable --version)) with RUSTC_BOOTSTRAP=1, no sanitizer (no nightly could be installed)"
+  echo "fuzz.sh: toolchain: stable ($(rustc +stable --version)) with RUSTC_BOOTSTRAP=1, no sanitizer ($why_stable)"
   build_flags+=(--sanitizer none)
   run_env=(RUSTC_BOOTSTRAP=1)
 fi
