@@ -58,6 +58,9 @@ cargo test --locked --features force-portable --lib --test process --test runtim
 step "the SIMD differential tests, uncaptured: a variant this CPU cannot run prints SKIPPED"
 cargo test --locked --lib -- --nocapture simd::
 
+step "fuzz smoke: scripts/fuzz.sh --seconds 15 (each cargo-fuzz target in fuzz/ for 15 s)"
+scripts/fuzz.sh --seconds 15
+
 step "scripts/build-release.sh (the statically linked binary the container ships and the tests run: target/ship)"
 scripts/build-release.sh
 

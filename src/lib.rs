@@ -42,6 +42,9 @@
 mod checkpoint;
 mod error;
 mod fast;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzz_api;
 mod lines;
 pub mod logging;
 mod message;

@@ -50,8 +50,8 @@ pub(crate) fn clean_prefix_swar(b: &[u8], also: [u8; 2]) -> usize {
 }
 
 /// The index of the first stop of `s`: a special byte, or one that is not ASCII. Only the
-/// tests run it: without the AVX-512 kernel, text is checked for UTF-8 and then escaped.
-#[cfg(test)]
+/// tests (and the fuzz targets) run it: without the AVX-512 kernel, text is checked for UTF-8 and then escaped.
+#[cfg(any(test, fuzzing))]
 pub(crate) fn first_stop(s: &[u8], also: [u8; 2]) -> Option<usize> {
     s.iter().position(|&c| c >= 0x80 || is_special(c, also))
 }
@@ -59,7 +59,7 @@ pub(crate) fn first_stop(s: &[u8], also: [u8; 2]) -> Option<usize> {
 /// Copies `s` onto `out` while it is ASCII, each special byte `c` as `spell(c)`. Returns
 /// how far it got: `s.len()`, or the index of the first byte that is not ASCII (everything
 /// before it is copied). Only the tests run it, as [`first_stop`].
-#[cfg(test)]
+#[cfg(any(test, fuzzing))]
 pub(crate) fn copy_ascii_escaped(
     out: &mut Vec<u8>,
     s: &[u8],
