@@ -50,7 +50,11 @@ fn batch_of(message: crate::message::Message<'_>) -> Result<Batch, Refusal> {
         other => Err(Refusal::NotABatch(match other {
             Message::Unknown(action) => action.to_string(),
             // The variant's name is enough to compare the two paths' answers.
-            known => format!("{known:?}").split(['(', ' ']).next().unwrap_or("").to_string(),
+            known => format!("{known:?}")
+                .split(['(', ' '])
+                .next()
+                .unwrap_or("")
+                .to_string(),
         })),
     }
 }
