@@ -1,5 +1,7 @@
 //! Inputs the fuzz targets in `fuzz/` found, run through the public run loop.
 
+mod common;
+
 use std::io::{Cursor, Read};
 
 use kcl_multilang::{
@@ -95,7 +97,8 @@ fn a_streamed_batch_followed_by_more_bytes_in_the_same_read() {
     let mut input = line.to_vec();
     input.extend_from_slice(b"\n2");
     let want = [vec!["[104, 105]|pk|7|0|Some(5)".to_string()]];
-    let status = br#"{"action":"status","responseFor":"processRecords"}"#;
+    let status = common::status("processRecords");
+    let status = status.as_bytes();
     let (batch_result, batch_calls, batch_out) = run(&input, false, 61);
     assert!(batch_result.is_ok(), "{batch_result:?}");
     assert_eq!(batch_calls, want);

@@ -101,10 +101,7 @@ impl Daemon {
     }
 
     fn expect_status(&self, action: &str) {
-        assert_eq!(
-            self.expect(),
-            format!(r#"{{"action":"status","responseFor":"{action}"}}"#)
-        );
+        assert_eq!(self.expect(), common::status(action));
     }
 
     fn no_message_for(&self, d: Duration) {
@@ -1024,10 +1021,7 @@ mod log_faults {
                     }
                     continue;
                 }
-                assert_eq!(
-                    message,
-                    r#"{"action":"status","responseFor":"processRecords"}"#
-                );
+                assert_eq!(message, common::status("processRecords"));
                 for (_, line) in &b.lines {
                     assert!(
                         files.contains(line.as_str()),

@@ -11,13 +11,6 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_record_processor"))
 }
 
-/// `initialize` for `shard`, at TRIM_HORIZON.
-pub fn initialize(shard: &str) -> String {
-    format!(
-        r#"{{"action":"initialize","shardId":"{shard}","sequenceNumber":"TRIM_HORIZON","subSequenceNumber":0}}"#
-    )
-}
-
 /// A `processRecords` line as the daemon (Jackson) writes it: `records` are
 /// (base64 data, sequence number, sub-sequence number).
 pub fn process_records(records: &[(&str, &str, u64)], millis_behind_latest: u64) -> String {
