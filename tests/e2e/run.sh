@@ -201,18 +201,21 @@ wait_until() {
 }
 grep_count() { grep -c -- "$1" "$2" 2>/dev/null || true; }
 has_lines() { [[ "$(grep_count "$2" "$3")" -ge "$1" ]]; } # has_lines N PATTERN FILE
-owners_ok() { # owners_ok SCAN_CMD_APP EXPECTED_OWNERS TOTAL: number of distinct owners and owned leases
-  local app="$1" want="$2" total="$3" scan
+owners_ok() { # owners_ok APP EXPECTED_OWNERS TOTAL [OWNER]: distinct owners, owned leases, and (if given) who
+  local app="$1" want="$2" total="$3" owner="${4:-}" scan owners
   scan="$(aws scan "$app")"
+  owners="$(grep -o '"leaseOwner": "[^"]*"' <<<"$scan" | sort -u)"
   [[ "$(grep -c '"leaseOwner"' <<<"$scan")" -eq "$total" ]] &&
-    [[ "$(grep -o '"leaseOwner": "[^"]*"' <<<"$scan" | sort -u | wc -l)" -eq "$want" ]]
+    [[ "$(grep -c . <<<"$owners")" -eq "$want" ]] &&
+    { [[ -z "$owner" ]] || [[ "$owners" == "\"leaseOwner\": \"$owner\"" ]]; }
 }
-# wait_owners_stable SECONDS APP OWNERS TOTAL: owners_ok on three scans in a row, 2 s apart
+# wait_owners_stable SECONDS APP OWNERS TOTAL [OWNER] [SCANS]: owners_ok on SCANS (default 3) scans in a
+# row, 2 s apart
 wait_owners_stable() {
-  local deadline=$(($(date +%s) + $1)) streak=0
+  local deadline=$(($(date +%s) + $1)) streak=0 scans="${6:-3}"
   while (($(date +%s) < deadline)); do
-    if owners_ok "$2" "$3" "$4" 2>/dev/null; then streak=$((streak + 1)); else streak=0; fi
-    ((streak < 3)) || return 0
+    if owners_ok "$2" "$3" "$4" "${5:-}" 2>/dev/null; then streak=$((streak + 1)); else streak=0; fi
+    ((streak < scans)) || return 0
     sleep 2
   done
   return 1
@@ -369,12 +372,15 @@ case_takeover() {
   { wait "$pgid"; } 2>/dev/null || true
   put "$s" "$d/2.jsonl" "U$m" --mode mix --count 4 --agg-records 3
   # KCL 3.x's leader may hand leases back to the dead worker until its worker metrics go stale
-  # (they expire, then the leases come back for good): wait for an owner that lasts.
-  if wait_owners_stable 150 "$s" 1 4; then
+  # (they expire, then the leases come back for good; 45-50 s after the kill here). Three scans
+  # were once not enough: worker 1 held all four for 6 s, 14 s after the kill, and lost one to
+  # the dead worker before the check. So: worker 1 itself, for 10 scans (about 20 s, ten of the
+  # leader's 2 s assignment rounds).
+  if wait_owners_stable 150 "$s" 1 4 e2e-w1 10; then
     log "[$mode] worker 1 holds all leases, stably, $(secs_since "$kill_t")s after the kill"
   fi
   wait_until 60 delivered --quiet --records "${recs[@]}" --logs "$l1" "$l2" || true
-  check "[$mode] 4. the surviving worker took over every lease" owners_ok "$s" 1 4
+  check "[$mode] 4. the surviving worker took over every lease" owners_ok "$s" 1 4 e2e-w1
   check "[$mode] 4. every record is logged (at least once); duplicates only within a checkpoint interval" \
     delivered --records "${recs[@]}" --logs "$l1" "$l2" --killed-log "$l2" --interval 1
   stop_worker "$w1" 40 || true
