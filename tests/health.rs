@@ -191,10 +191,16 @@ fn a_missing_or_unreadable_state_dir_is_unhealthy_with_the_reason() {
 #[test]
 fn usage_errors_exit_1_and_help_exits_0() {
     let tmp = tempfile::tempdir().unwrap();
-    let (code, _) = health(tmp.path(), &["--no-such-option"], &[]);
+    // The reason on stdout, in health's own words, as for every other unhealthy answer.
+    let (code, out) = health(tmp.path(), &["--no-such-option"], &[]);
     assert_eq!(code, 1);
-    let (code, _) = health(tmp.path(), &["--stall-seconds", "soon"], &[]);
+    assert!(out.starts_with("UNHEALTHY bad option: "), "{out}");
+    assert!(out.contains("--no-such-option"), "{out}");
+    assert_eq!(out.lines().count(), 1, "one line: {out}");
+    let (code, out) = health(tmp.path(), &["--stall-seconds", "soon"], &[]);
     assert_eq!(code, 1);
+    assert!(out.starts_with("UNHEALTHY bad option: "), "{out}");
+    assert!(out.contains("soon"), "{out}");
     let (code, out) = health(tmp.path(), &["--help"], &[]);
     assert_eq!(code, 0);
     assert!(out.contains("--state-dir"), "{out}");

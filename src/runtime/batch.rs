@@ -163,7 +163,10 @@ fn process<R: Read, W: Write>(
     };
     // A streamed batch's records are gone: nothing to write, so nothing to skip.
     let skip = (input.streamed == 0).then_some((shard.as_str(), input.records));
-    let what = format_args!("a batch of {} records", input.records.len());
+    // The count bound first: `format_args!` borrows its arguments, and the compiler of
+    // our rust-version drops a temporary in a `let` of it at the end of the statement.
+    let count = input.records.len();
+    let what = format_args!("a batch of {count} records");
     under_policy(policy, &what, skip, || {
         let result = {
             let mut checkpointer = Checkpointer::new(&mut *channel);

@@ -39,16 +39,32 @@ fn main() -> ExitCode {
 
 /// Prints clap's message; the status is clap's (0 for --help and --version, 2 for a usage
 /// error), except that `health` exits 1: Docker reserves 2 in a HEALTHCHECK, and a health
-/// check that cannot even parse its options is not healthy.
+/// check that cannot even parse its options is not healthy. `health` also says so on stdout
+/// in its own words, `UNHEALTHY bad option: …`, as every other unhealthy answer does: that
+/// line is what `docker inspect` and ECS show of a failed check.
 fn usage_error(err: &clap::Error) -> ExitCode {
+    let health = std::env::args_os().nth(1).is_some_and(|a| a == "health");
+    if health && err.exit_code() != 0 {
+        println!("UNHEALTHY bad option: {}", usage_reason(err));
+    }
     // Printing can only fail on a closed stdout or stderr, where nobody would read it.
     let _ = err.print();
-    let health = std::env::args_os().nth(1).is_some_and(|a| a == "health");
     match err.exit_code() {
         0 => ExitCode::SUCCESS,
         _ if health => ExitCode::from(1),
         code => ExitCode::from(u8::try_from(code).unwrap_or(2)),
     }
+}
+
+/// clap's message on one line, without its `error: ` prefix, usage and help hint.
+fn usage_reason(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    first
+        .strip_prefix("error: ")
+        .unwrap_or(first)
+        .trim()
+        .to_owned()
 }
 
 fn run(cli: cli::Cli) -> anyhow::Result<u8> {
