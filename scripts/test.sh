@@ -4,7 +4,7 @@
 #   2. cargo test: unit tests over byte buffers, process tests over real pipes; again with the Rust of
 #      Cargo.toml's rust-version
 #   3. the container's scripts (set_properties.sh, run.sh, Dockerfile lint, shellcheck)
-#   4. the deployment: cfn-lint and the tests of deploy/consumer.yaml (tests/deploy/run.sh)
+#   4. the deployment: cfn-lint, checkov and the tests of deploy/consumer.yaml (tests/deploy/run.sh)
 #   5. end to end under the real Java MultiLangDaemon, against local emulators
 #   6. the checkout holds nothing new but target/ (builds), .local/ (tools, emulators, test state) and
 #      jars/ (the KCL jars the local stack fetches)
@@ -77,7 +77,7 @@ scripts/build-release.sh
 step "container scripts"
 bash tests/container/run.sh
 
-step "deployment: cfn-lint and tests of deploy/consumer.yaml"
+step "deployment: cfn-lint, checkov and tests of deploy/consumer.yaml"
 bash tests/deploy/run.sh
 
 if [[ "${SKIP_E2E:-0}" == 1 ]]; then

@@ -185,14 +185,21 @@ class Resolver:
         return json.loads(board["Properties"]["DashboardBody"])
 
 
+REQUIRED = {"ImageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/kcl-multilang:1",
+            "StreamName": "orders-stream", "ApplicationName": "orders-consumer",
+            "Subnets": ["subnet-1"], "SecurityGroup": "sg-1"}
+KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
 def scenarios(template):
-    """Parameter sets covering every condition of the template: an existing stream or a new one,
-    with and without a customer managed key."""
-    required = {"ImageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/kcl-multilang:1",
-                "StreamName": "orders-stream", "ApplicationName": "orders-consumer",
-                "Subnets": ["subnet-1"], "SecurityGroup": "sg-1"}
-    key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    for shards in (0, 4):
-        for kms in ("", key):
-            params = dict(required, StreamShardCount=shards, StreamKmsKeyArn=kms)
-            yield f"shards={shards} kms={'yes' if kms else 'no'}", Resolver(template, **params)
+    """Parameter sets covering every condition of the template: an existing stream, or a new one on
+    demand or provisioned (4 shards), each with and without a customer managed key for the stream and
+    the log group. The first is the defaults (an existing stream, no keys)."""
+    streams = ({"CreateStream": "false"},
+               {"CreateStream": "true", "StreamMode": "ON_DEMAND"},
+               {"CreateStream": "true", "StreamMode": "PROVISIONED", "ShardCount": 4})
+    for stream in streams:
+        for kms in ("", KEY):
+            params = dict(REQUIRED, **stream, StreamKmsKeyArn=kms, LogGroupKmsKeyArn=kms)
+            name = " ".join(f"{k}={v}" for k, v in stream.items())
+            yield f"{name} kms={'yes' if kms else 'no'}", Resolver(template, **params)

@@ -1,4 +1,4 @@
-"""deploy/consumer.yaml has what issue 13 asks of it, and its dashboard shows metrics the record
+"""deploy/consumer.yaml has what issues 13 and 19 ask of it, and its dashboard shows metrics the record
 processor really emits."""
 
 import re
@@ -25,9 +25,10 @@ class Parameters(unittest.TestCase):
         self.params = cfn.load()["Parameters"]
 
     def test_the_parameters_the_issue_lists(self):
-        for name in ("ImageUri", "StreamName", "StreamShardCount", "ApplicationName", "TaskCpu",
-                     "TaskMemory", "DesiredCount", "MinCount", "MaxCount", "Subnets",
-                     "SecurityGroup", "CpuArchitecture", "LogRetentionDays"):
+        for name in ("ImageUri", "StreamName", "CreateStream", "StreamMode", "ShardCount",
+                     "ApplicationName", "TaskCpu", "TaskMemory", "DesiredCount", "MinCount", "MaxCount",
+                     "Subnets", "SecurityGroup", "CpuArchitecture", "LogRetentionDays",
+                     "LogGroupKmsKeyArn", "ContainerInsights"):
             self.assertIn(name, self.params)
         self.assertEqual(self.params["CpuArchitecture"]["AllowedValues"], ["X86_64", "ARM64"])
         self.assertEqual(self.params["Subnets"]["Type"], "List<AWS::EC2::Subnet::Id>")
@@ -42,6 +43,29 @@ class Parameters(unittest.TestCase):
         self.assertIn("measurements", self.params["TaskMemory"]["Description"])
         for value in self.params["TaskCpu"]["AllowedValues"]:
             self.assertIn(value, FARGATE_SIZES)
+
+    def test_the_stream_parameters(self):
+        # Consuming an existing stream stays the default; a created stream is on demand unless asked.
+        self.assertEqual(self.params["CreateStream"]["AllowedValues"], ["false", "true"])
+        self.assertEqual(self.params["CreateStream"]["Default"], "false")
+        self.assertEqual(self.params["StreamMode"]["AllowedValues"], ["ON_DEMAND", "PROVISIONED"])
+        self.assertEqual(self.params["StreamMode"]["Default"], "ON_DEMAND")
+        self.assertEqual(self.params["ShardCount"]["Type"], "Number")
+        self.assertGreaterEqual(self.params["ShardCount"]["MinValue"], 1)
+        self.assertIn("PROVISIONED", self.params["ShardCount"]["Description"])
+
+    def test_the_log_and_monitoring_parameters(self):
+        key = self.params["LogGroupKmsKeyArn"]
+        self.assertEqual(key["Default"], "", "CloudWatch Logs' own encryption unless a key is given")
+        self.assertEqual(key["AllowedPattern"], self.params["StreamKmsKeyArn"]["AllowedPattern"])
+        self.assertRegex(cfn.KEY, "^" + key["AllowedPattern"] + "$")
+        self.assertEqual(self.params["ContainerInsights"]["AllowedValues"], ["enabled", "disabled"])
+        self.assertEqual(self.params["ContainerInsights"]["Default"], "enabled")
+
+    def test_every_parameter_is_in_a_group(self):
+        groups = cfn.load()["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+        grouped = [p for g in groups for p in g["Parameters"]]
+        self.assertEqual(sorted(grouped), sorted(self.params))
 
     def test_max_count_says_why_more_tasks_than_shards_gain_nothing(self):
         self.assertIn("shard", self.params["MaxCount"]["Description"])
@@ -68,17 +92,70 @@ class Resources(unittest.TestCase):
                     self.assertIn(kind, kinds)
                 self.assertEqual(kinds.count("AWS::IAM::Role"), 2, "an execution role and a task role")
                 streams = of_type(res, "AWS::Kinesis::Stream")
-                if resolver.params["StreamShardCount"]:
-                    self.assertEqual(streams[0]["Properties"]["ShardCount"], str(resolver.params["StreamShardCount"]))
-                    self.assertEqual(streams[0]["Properties"]["StreamEncryption"]["EncryptionType"], "KMS")
+                if resolver.params["CreateStream"] == "true":
+                    (stream,) = streams
+                    mode = resolver.params["StreamMode"]
+                    self.assertEqual(stream["Properties"]["StreamModeDetails"], {"StreamMode": mode})
+                    if mode == "PROVISIONED":
+                        self.assertEqual(stream["Properties"]["ShardCount"], str(resolver.params["ShardCount"]))
+                    else:
+                        self.assertNotIn("ShardCount", stream["Properties"], "on demand, Kinesis sets the shards")
+                    self.assertEqual(stream["Properties"]["StreamEncryption"]["EncryptionType"], "KMS")
                 else:
                     self.assertEqual(streams, [], "an existing stream is not created")
+                (group,) = of_type(res, "AWS::Logs::LogGroup")
+                if resolver.params["LogGroupKmsKeyArn"]:
+                    self.assertEqual(group["Properties"]["KmsKeyId"], resolver.params["LogGroupKmsKeyArn"])
+                else:
+                    self.assertNotIn("KmsKeyId", group["Properties"], "CloudWatch Logs' own encryption")
                 env = {e["Name"]: e["Value"] for e in resolver.container()["Environment"]}
                 self.assertEqual(env["STREAM_NAME"], "orders-stream")
 
     def test_log_group_has_the_retention_parameter(self):
         (group,) = of_type(self.template["Resources"], "AWS::Logs::LogGroup")
         self.assertEqual(group["Properties"]["RetentionInDays"], {"Ref": "LogRetentionDays"})
+
+    def test_the_log_group_key_is_conditional_on_its_parameter(self):
+        # checkov's CKV_AWS_158 passes on the mere presence of KmsKeyId; this is what makes it mean
+        # "a key can be given" (and none by default).
+        (group,) = of_type(self.template["Resources"], "AWS::Logs::LogGroup")
+        self.assertEqual(group["Properties"]["KmsKeyId"],
+                         {"Fn::If": ["HasLogGroupKmsKey", {"Ref": "LogGroupKmsKeyArn"}, {"Ref": "AWS::NoValue"}]})
+        self.assertEqual(self.template["Conditions"]["HasLogGroupKmsKey"],
+                         {"Fn::Not": [{"Fn::Equals": [{"Ref": "LogGroupKmsKeyArn"}, ""]}]})
+
+    def test_the_stream_mode_and_shard_count_are_conditional(self):
+        stream = self.template["Resources"]["Stream"]
+        self.assertEqual(stream["Condition"], "StreamCreated")
+        self.assertEqual(stream["Properties"]["StreamModeDetails"], {"StreamMode": {"Ref": "StreamMode"}})
+        self.assertEqual(stream["Properties"]["ShardCount"],
+                         {"Fn::If": ["ProvisionedStream", {"Ref": "ShardCount"}, {"Ref": "AWS::NoValue"}]})
+        conditions = self.template["Conditions"]
+        self.assertEqual(conditions["StreamCreated"], {"Fn::Equals": [{"Ref": "CreateStream"}, "true"]})
+        self.assertEqual(conditions["ProvisionedStream"],
+                         {"Fn::And": [{"Condition": "StreamCreated"},
+                                      {"Fn::Equals": [{"Ref": "StreamMode"}, "PROVISIONED"]}]})
+        for mode, shards in (("ON_DEMAND", None), ("PROVISIONED", "3")):
+            with self.subTest(mode):
+                resolver = cfn.Resolver(self.template, **cfn.REQUIRED, CreateStream="true",
+                                        StreamMode=mode, ShardCount=3)
+                props = resolver.resources()["Stream"]["Properties"]
+                self.assertEqual(props.get("ShardCount"), shards)
+                self.assertEqual(props["StreamModeDetails"]["StreamMode"], mode)
+
+    def test_container_insights_follows_its_parameter(self):
+        for value in ("enabled", "disabled"):
+            with self.subTest(value):
+                resolver = cfn.Resolver(self.template, **cfn.REQUIRED, ContainerInsights=value)
+                settings = resolver.resources()["Cluster"]["Properties"]["ClusterSettings"]
+                self.assertEqual(settings, [{"Name": "containerInsights", "Value": value}])
+
+    def test_every_checkov_skip_says_why(self):
+        for name, resource in self.template["Resources"].items():
+            for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+                with self.subTest(f"{name} {skip.get('id')}"):
+                    self.assertRegex(skip.get("id", ""), r"^CKV2?_[A-Z]+_[0-9]+$")
+                    self.assertGreater(len(skip.get("comment", "").split()), 3, "a reason, not a word")
 
     def test_execution_role_pulls_and_logs_and_nothing_of_the_stream(self):
         (_, resolver), *_ = cfn.scenarios(self.template)
