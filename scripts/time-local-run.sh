@@ -7,7 +7,8 @@
 #   scripts/time-local-run.sh [RUNS_WARM]     (default 1 warm run; ~4 min cold, ~1 min a warm run)
 #
 # Each run starts scripts/local-run.sh in the clone, waits for its "first record processed" line,
-# then stops it with SIGINT (Ctrl+C) and waits for its graceful shutdown. Caches outside the clone
+# then stops it with SIGTERM (which it handles as Ctrl+C; a script's background job ignores SIGINT)
+# and waits for its graceful shutdown. What each run showed is kept in a directory it names. Caches outside the clone
 # (~/.m2, ~/.cargo, npm's and pip's) are whatever this machine has: a bare machine adds their
 # downloads to the cold figure. The clone is removed at the end (TIME_LOCAL_RUN_KEEP=1 keeps it).
 set -euo pipefail
@@ -19,6 +20,7 @@ LOG_TAG=time-local-run
 source "$REPO/scripts/lib/procs.sh"
 
 CLONE="$(mktemp -d "${TMPDIR:-/tmp}/kcl-multilang-timing.XXXXXX")"
+SHOWN="$(mktemp -d "${TMPDIR:-/tmp}/time-local-run-output.XXXXXX")"
 RUN_PID=""
 cleanup() {
   if [[ -n "$RUN_PID" ]]; then
@@ -41,9 +43,8 @@ log "fresh clone of $(git -C "$REPO" rev-parse --short HEAD) in $CLONE"
 
 # one_run NAME: prints "NAME <s to first record from the start> <s from run.sh's start>"
 one_run() {
-  local name="$1" out="$CLONE/.timing-$1.log" t0 line i
+  local name="$1" out="$SHOWN/$1.log" t0 line i
   t0="$(date +%s)"
-  # setsid: its own process group, so the SIGINT below reaches local-run.sh as Ctrl+C would
   setsid bash "$CLONE/scripts/local-run.sh" > "$out" 2>&1 < /dev/null &
   RUN_PID=$!
   line=""
@@ -54,8 +55,8 @@ one_run() {
     sleep 1
   done
   [[ -n "$line" ]] || { tail -n 30 "$out" >&2; die "$name run: no record within 30 min"; }
-  kill -INT "$RUN_PID"
-  wait_gone "$RUN_PID" 60 || die "$name run: local-run.sh still running 60 s after Ctrl+C"
+  kill -TERM "$RUN_PID"
+  wait_gone "$RUN_PID" 60 || die "$name run: local-run.sh still running 60 s after SIGTERM"
   wait "$RUN_PID" 2> /dev/null || true
   RUN_PID=""
   # "first record processed 41s after run.sh started (132s after local-run started)"
@@ -72,6 +73,7 @@ one_run cold
 for ((w = 1; w <= WARM_RUNS; w++)); do one_run "warm$w"; done
 
 printf '\n%s on %s, %s cores (%s)\n' "scripts/time-local-run.sh" "$(date -u +%Y-%m-%d)" "$(nproc)" "$(uname -m)"
+printf 'what each run showed: %s\n' "$SHOWN"
 printf '%-8s %28s %24s\n' run "first record after start" "after run.sh started"
 while read -r name total from_runsh; do
   printf '%-8s %27ss %23ss\n' "$name" "$total" "$from_runsh"
