@@ -152,6 +152,10 @@ tail -n +1 -F --pid="$RUNSH_PID" "$OUT" 2>/dev/null | awk -v verbose="$VERBOSE" 
     in_message = 1
     shown = !(/ (INFO|DEBUG|TRACE) /) || /Initializing ShardConsumer|Starting subscribe to shard|Worker shutdown|[Ss]hutdown complete|Successfully took lease/
     if (shown) { print; fflush() }
+    if (shown && /Did not find an operating range metadata provider/) {
+      print "(local-run: expected off AWS: KCL 3.x reads the CPU use of a worker from EC2, ECS or EKS metadata)"
+      fflush()
+    }
     # KCL 3.x leaves leases unassigned until its workers have reported their metrics once.
     if (shown && !waited && /Not able to assign all expiredOrUnAssignedLeases/) {
       waited = 1
@@ -160,8 +164,8 @@ tail -n +1 -F --pid="$RUNSH_PID" "$OUT" 2>/dev/null | awk -v verbose="$VERBOSE" 
     }
     next
   }
-  in_message && /^([ \t]+(at |\.\.\. [0-9]+ (more|common frames))|Caused by: |[ \t]*Suppressed: |[a-zA-Z_$][a-zA-Z0-9_$.]*(Exception|Error|Throwable)(: |$))/ {
-    if (shown) { print; fflush() }
+  in_message && /^([ \t]*$|[ \t]+(at |\.\.\. [0-9]+ (more|common frames))|Caused by: |[ \t]*Suppressed: |[a-zA-Z_$][a-zA-Z0-9_$.]*(Exception|Error|Throwable)(: |$))/ {
+    if (shown && NF) { print; fflush() }
     next
   }
   { in_message = 0; print; fflush() }' &
