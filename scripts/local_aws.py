@@ -7,6 +7,10 @@
   local_aws.py leases APP                  the same, one short line per lease: shard, owner, checkpoint
   local_aws.py shards STREAM               the stream's shard ids, one per line
   local_aws.py consumers STREAM            the stream's enhanced fan-out consumers (JSON)
+  local_aws.py shard-list STREAM           every shard, open or closed, one JSON object per line (ListShards)
+  local_aws.py update-shard-count STREAM N UpdateShardCount to N (UNIFORM_SCALING), wait until ACTIVE
+  local_aws.py merge-shards STREAM N       MergeShards of adjacent open shards, pair by pair in hash-key
+                                           order, until N are open; waits until ACTIVE after each merge
 
 Endpoints come from KINESIS_ENDPOINT / DYNAMODB_ENDPOINT (default 127.0.0.1:4568 / :4569).
 """
@@ -145,8 +149,51 @@ def consumers(stream):
     print(json.dumps(k.list_stream_consumers(StreamARN=arn).get("Consumers", []), default=str))
 
 
+def wait_active(k, stream, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if k.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE":
+            return
+        time.sleep(0.2)
+    sys.exit(f"stream {stream} did not become ACTIVE within {timeout} s")
+
+
+def open_shards(k, stream):
+    shards = [s for s in list_shards(k, stream) if "EndingSequenceNumber" not in s["SequenceNumberRange"]]
+    return sorted(shards, key=lambda s: int(s["HashKeyRange"]["StartingHashKey"]))
+
+
+def shard_list(stream):
+    for shard in list_shards(kinesis(), stream):
+        print(json.dumps(shard, sort_keys=True))
+
+
+def update_shard_count(stream, target):
+    k = kinesis()
+    before = len(open_shards(k, stream))
+    k.update_shard_count(StreamName=stream, TargetShardCount=int(target), ScalingType="UNIFORM_SCALING")
+    wait_active(k, stream)
+    print(json.dumps({"stream": stream, "open_before": before, "open_after": len(open_shards(k, stream))}))
+
+
+def merge_shards(stream, target):
+    k = kinesis()
+    shards = open_shards(k, stream)
+    before, merged = len(shards), []
+    # pairs fixed up front, (0,1), (2,3), ...: merging into the shard just made would unbalance the ranges
+    for a, b in zip(shards[0::2], shards[1::2]):
+        if len(open_shards(k, stream)) <= int(target):
+            break
+        k.merge_shards(StreamName=stream, ShardToMerge=a["ShardId"], AdjacentShardToMerge=b["ShardId"])
+        wait_active(k, stream)
+        merged.append([a["ShardId"], b["ShardId"]])
+    print(json.dumps({"stream": stream, "open_before": before, "open_after": len(open_shards(k, stream)),
+                      "merged": merged}))
+
+
 COMMANDS = {"create-stream": (create_stream, 2), "seed-leases": (seed_leases, 2), "scan": (scan, 1), "leases": (leases, 1),
-            "shards": (shards, 1), "consumers": (consumers, 1)}
+            "shards": (shards, 1), "consumers": (consumers, 1), "shard-list": (shard_list, 1),
+            "update-shard-count": (update_shard_count, 2), "merge-shards": (merge_shards, 2)}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS or len(sys.argv) - 2 != COMMANDS[sys.argv[1]][1]:

@@ -5,7 +5,10 @@ Run it with the venv python that `scripts/local-stack.sh install` creates:
     .local/venv/bin/python scripts/producer.py --stream NAME [options]
 (or `scripts/local-stack.sh put NAME [options]`).
 
-Every user record carries a unique id "<prefix>-<kind>-<n>" and a random partition key. Kinds:
+Every user record carries a unique id "<prefix>-<kind>-<n>" and a random partition key, or, with
+--keys N, one of the fixed keys key-000 .. key-<N-1> in turn (the same keys from run to run, so
+records put before and after a reshard can be compared key by key; aggregates keep their random
+keys). Kinds:
   text     plain ASCII text
   json     a JSON body {"data": "..."}, as the sample's HTTP producer sends
   unicode  non-ASCII UTF-8 text (accents, CJK, an emoji)
@@ -64,6 +67,19 @@ def partition_key():
     return uuid.uuid4().hex
 
 
+class FixedKeys:
+    """key-000 .. key-<n-1>, in turn."""
+
+    def __init__(self, n):
+        self.n = n
+        self.i = 0
+
+    def __call__(self):
+        key = f"key-{self.i % self.n:03d}"
+        self.i += 1
+        return key
+
+
 def payload(kind, rid, large_bytes):
     """The bytes of one user record of this kind with this id."""
     if kind == "text":
@@ -84,8 +100,9 @@ def payload(kind, rid, large_bytes):
 
 
 class Producer:
-    def __init__(self, stream, prefix, out, echo, large_bytes, agg_records):
+    def __init__(self, stream, prefix, out, echo, large_bytes, agg_records, keys=None):
         self.k = client()
+        self.key = keys or partition_key
         self.stream = stream
         self.prefix = prefix
         self.out = out
@@ -151,7 +168,7 @@ class Producer:
     def simple(self, kind, count):
         entries = []
         for _ in range(count):
-            rec = {"id": self.next_id(kind), "kind": kind, "pk": partition_key()}
+            rec = {"id": self.next_id(kind), "kind": kind, "pk": self.key()}
             rec["data"] = payload(kind, rec["id"], self.large_bytes)
             entries.append(({"Data": rec["data"], "PartitionKey": rec["pk"]}, [rec], False))
         self.put_all(entries)
@@ -206,6 +223,7 @@ def main():
     ap.add_argument("--every", type=float, default=0, help="repeat a round every SECONDS")
     ap.add_argument("--duration", type=float, default=3600, help="with --every: stop after SECONDS (default 3600)")
     ap.add_argument("--seed", type=int, help="seed the random partition keys (reproducible runs)")
+    ap.add_argument("--keys", type=int, help="use the fixed partition keys key-000 .. key-<N-1> in turn")
     args = ap.parse_args()
 
     if args.seed is not None:
@@ -217,7 +235,10 @@ def main():
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
 
-    p = Producer(args.stream, prefix, out, args.print, args.large_bytes, args.agg_records)
+    if args.keys is not None and args.keys < 1:
+        ap.error("--keys must be at least 1")
+    p = Producer(args.stream, prefix, out, args.print, args.large_bytes, args.agg_records,
+                 FixedKeys(args.keys) if args.keys else None)
     t0 = time.time()
     rounds = 0
     while True:

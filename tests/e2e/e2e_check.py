@@ -31,6 +31,18 @@ with what record_processor logged, and with the KCL lease table.
       shard ... ended", in that order, and the second worker initialized that shard at exactly that
       checkpoint. Every record is logged; a record logged twice must belong to a moved shard and lie
       after the first worker's last checkpoint of it (the loss a handoff without a checkpoint allows).
+  e2e_check.py reshard --phases P.jsonl... --logs LOG... --shards SHARDS.jsonl --scan SCAN.jsonl
+               [--reshard-at EPOCH_SECONDS] [--assert WHAT] [--any-child split|merge]
+      A stream resharded while it was consumed; the records files are the producer's, one per phase,
+      in the order they were put (phase i+1 began when phase i's producer stopped, with a reshard
+      call between them). Every record is logged exactly once; every closed shard of SHARDS (the
+      shard list, ListShards as JSON lines) has a lease at SHARD_END, and every open one a lease;
+      records from child shards were logged; and, per partition key, every record of a phase is
+      logged before every record of a later phase (the KCL processes a parent before its children).
+      Prints the figures: records, shards, and with --reshard-at the seconds from the reshard call
+      to the first record of a child shard in the log. --assert exactly-once|shard-end|children|order
+      checks only that (default: all). --any-child split|merge: only whether a record of a child
+      shard (merge: of a shard made by a merge, which has two parents) is logged yet (for waiting).
   e2e_check.py api-actions --calls CALLS.txt... [--out FILE] [--expect FILE]
       The AWS API operations the daemons called (lines "SERVICE OPERATION", written by the
       ApiCallRecorder agent), as {"dynamodb": [...], "kinesis": [...], ...} in IAM's service prefixes;
@@ -466,6 +478,110 @@ def cmd_handoff(a):
     return 0 if ok else 1
 
 
+def log_order(patterns):
+    """message -> [(order, seconds of day)] over the log files, oldest first: a rotated file
+    (.N, the larger N the older) before the live one, lines in file order."""
+    files = []
+    for p in patterns:
+        rotated = [f for f in glob.glob(p + ".*") if f[len(p) + 1:].isdigit()]
+        files += sorted(rotated, key=lambda f: -int(f[len(p) + 1:])) + glob.glob(p)
+    seen = defaultdict(list)
+    n = 0
+    for path in files:
+        for t, msg in log_lines(path):
+            seen[msg].append((n, t))
+            n += 1
+    return seen
+
+
+def cmd_reshard(a):
+    phases = [read_records([p]) for p in a.phases]
+    records = [r for ph in phases for r in ph]
+    shards = {s["ShardId"]: s for s in read_scan(a.shards)}
+    children = {sid for sid, s in shards.items() if s.get("ParentShardId") or s.get("AdjacentParentShardId")}
+    if a.any_child == "merge":
+        children = {sid for sid in children if shards[sid].get("AdjacentParentShardId")}
+    closed = {sid for sid, s in shards.items() if "EndingSequenceNumber" in s.get("SequenceNumberRange", {})}
+    seen = log_order(a.logs)
+    msg_of = {r["id"]: render(base64.b64decode(r["data_b64"])) for r in records}
+    child_logged = [(seen[msg_of[r["id"]]][0], r) for r in records
+                    if r["shard_id"] in children and msg_of[r["id"]] in seen]
+    if a.any_child:
+        return 0 if child_logged else 1
+    if not a.scan:
+        sys.exit("reshard: --scan is required (unless --any-child)")
+    msgs, ok = [], True
+    missing = [r["id"] for r in records if msg_of[r["id"]] not in seen]
+    dups = [r["id"] for r in records if len(seen.get(msg_of[r["id"]], [])) > 1]
+    want = (lambda what: a.assert_ in ("all", what))
+    if missing and want("exactly-once"):
+        ok = False
+        msgs.append(f"{len(missing)} records not logged: " + " ".join(missing[:20]))
+    if dups and want("exactly-once"):
+        ok = False
+        msgs.append(f"{len(dups)} records logged more than once: " + " ".join(dups[:20]))
+    leases = {lease["leaseKey"]: lease for lease in read_scan(a.scan)}
+    for sid in sorted(shards) if want("shard-end") else []:
+        lease = leases.get(sid)
+        if lease is None:
+            ok = False
+            msgs.append(f"{sid} ({'closed' if sid in closed else 'open'}): no lease")
+        elif sid in closed and lease.get("checkpoint") != "SHARD_END":
+            ok = False
+            msgs.append(f"{sid} (closed): lease checkpoint {lease.get('checkpoint')}, not SHARD_END")
+        elif sid not in closed and lease.get("checkpoint") == "SHARD_END":
+            ok = False
+            msgs.append(f"{sid} (open): lease checkpoint SHARD_END")
+    per_shard = defaultdict(int)
+    for r in records:
+        per_shard[r["shard_id"]] += 1
+    logged_per_shard = defaultdict(int)
+    for r in records:
+        if msg_of[r["id"]] in seen:
+            logged_per_shard[r["shard_id"]] += 1
+    if want("children"):
+        if not child_logged:
+            ok = False
+            msgs.append("no record of a child shard was logged")
+        for sid in sorted(children & set(per_shard)):
+            if logged_per_shard[sid] != per_shard[sid]:
+                ok = False
+                msgs.append(f"{sid} (child): {logged_per_shard[sid]} of its {per_shard[sid]} records logged")
+    # per key: the last line of each phase before the first line of every later phase
+    order_bad = []
+    keys = sorted({r["partition_key"] for r in records})
+    for key in keys:
+        spans = []  # (phase, first logged, last logged), each (log position, record id)
+        for i, ph in enumerate(phases):
+            pos = [(seen[msg_of[r["id"]]][0][0], r["id"]) for r in ph
+                   if r["partition_key"] == key and msg_of[r["id"]] in seen]
+            if pos:
+                spans.append((i, min(pos), max(pos)))
+        for x, (i, _, last_i) in enumerate(spans):
+            for j, first_j, _ in spans[x + 1:]:
+                if last_i[0] > first_j[0]:
+                    order_bad.append(f"{key}: {last_i[1]} ({os.path.basename(a.phases[i])}) logged after "
+                                     f"{first_j[1]} ({os.path.basename(a.phases[j])})")
+    if order_bad and want("order"):
+        ok = False
+        msgs += order_bad[:20]
+    figures = {
+        "records": len(records), "per_phase": [len(ph) for ph in phases], "partition_keys": len(keys),
+        "shards": len(shards), "closed_shards": len(closed), "open_shards": len(shards) - len(closed),
+        "records_per_shard": dict(sorted(per_shard.items())),
+        "child_shard_records_logged": len(child_logged), "missing": len(missing), "duplicated": len(dups),
+        "keys_out_of_order": len({b.split(":")[0] for b in order_bad}),
+        "leases_at_shard_end": sorted(s for s, lease in leases.items() if lease.get("checkpoint") == "SHARD_END"),
+    }
+    if a.reshard_at is not None and child_logged:
+        (_, t), _ = min(child_logged, key=lambda x: x[0][0])
+        call = a.reshard_at % 86400
+        figures["first_child_record_after_s"] = round((t - call) % 86400, 1)
+    msgs.append(json.dumps(figures))
+    print("\n".join(msgs))
+    return 0 if ok else 1
+
+
 # The SDK's service names (SdkExecutionAttribute.SERVICE_NAME) and IAM's action prefixes.
 IAM_PREFIX = {"DynamoDb": "dynamodb", "Kinesis": "kinesis", "CloudWatch": "cloudwatch", "Sts": "sts"}
 
@@ -536,6 +652,15 @@ def main():
     ho.add_argument("--from-log", required=True)
     ho.add_argument("--to-log", required=True)
     ho.add_argument("--quiet", action="store_true")
+    rs = sub.add_parser("reshard")
+    rs.add_argument("--phases", nargs="+", required=True)
+    rs.add_argument("--logs", nargs="+", required=True)
+    rs.add_argument("--shards", required=True)
+    rs.add_argument("--scan")
+    rs.add_argument("--reshard-at", type=float)
+    rs.add_argument("--assert", dest="assert_", default="all",
+                    choices=["all", "exactly-once", "shard-end", "children", "order"])
+    rs.add_argument("--any-child", choices=["split", "merge"])
     aa = sub.add_parser("api-actions")
     aa.add_argument("--calls", nargs="+", required=True)
     aa.add_argument("--out")
@@ -543,7 +668,7 @@ def main():
     a = ap.parse_args()
     sys.exit({"delivered": cmd_delivered, "leases": cmd_leases, "initialized": cmd_initialized,
               "owners": cmd_owners, "counted": cmd_counted, "sink": cmd_sink, "handoff": cmd_handoff,
-              "api-actions": cmd_api_actions}[a.cmd](a))
+              "reshard": cmd_reshard, "api-actions": cmd_api_actions}[a.cmd](a))
 
 
 if __name__ == "__main__":

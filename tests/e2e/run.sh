@@ -27,16 +27,22 @@
 #   7. the examples (FANOUT only): json_counter with ON_ERROR=skip sets the batch holding a poison
 #      record aside in the dead-letter file and counts the rest, losing nothing; batching_sink
 #      publishes every record exactly once and checkpoints each shard at its last published record
+#  10. reshard: the stream is split 2 -> 4 and merged back to 2 while it is consumed and records with
+#      fixed partition keys keep coming: every record logged exactly once, every parent lease at
+#      SHARD_END, the child shards processed, per key every record put before a reshard logged before
+#      every record put after it. FANOUT: a known emulator limit while probe_fanout_reshard.py shows
+#      kinesis-mock not ending a closed shard's subscription (reported, neither passed nor failed)
 # Installs what is missing itself (scripts/local-stack.sh install, scripts/build-release.sh). The last line is
 # "N passed, M failed"; the exit status is non-zero if anything failed.
 #
-# Environment: E2E_MODES ("FANOUT POLLING"), E2E_CASES ("basic takeover dies examples handoff"),
+# Environment: E2E_MODES ("FANOUT POLLING"), E2E_CASES ("basic takeover dies examples handoff reshard"),
 #   E2E_COMPAT_CASES ("basic"; "" skips the KCL 2.5.8 run), E2E_COMPAT_MODES (E2E_MODES),
 #   E2E_KCL_JARS_SOURCE (maven: the locked KCL 3.x, failing if Maven Central cannot deliver it),
 #   E2E_UPDATE_API_ACTIONS=1 (write the recorded operations to deploy/kcl-api-actions.json), E2E_KINESIS_PORT (14568),
 #   E2E_KINESIS_TLS_PORT (14567), E2E_DYNAMODB_PORT (14569), E2E_JAVA_OPTS, E2E_KEEP=1 (keep the work
 #   directory), LOCAL_STACK_HOME, SKIP_BUILD=1, RUN_SH (the run.sh under test), RECORD_PROCESSOR_BIN,
-#   E2E_EXAMPLES_DIR (built examples; default target/ship/examples, built unless SKIP_BUILD=1).
+#   E2E_EXAMPLES_DIR (built examples; default target/ship/examples, built unless SKIP_BUILD=1),
+#   E2E_RESHARD_FANOUT=run (run "reshard" in FANOUT mode even while the probe shows the emulator's limit).
 # The binaries are the statically linked ones the image ships (target/ship, scripts/build-release.sh).
 set -euo pipefail
 
@@ -52,7 +58,7 @@ BIN="${RECORD_PROCESSOR_BIN:-$REPO/target/ship/record_processor}"
 PY="$LOCAL_STACK_HOME/venv/bin/python"
 CHECK="$REPO/tests/e2e/e2e_check.py"
 MODES="${E2E_MODES:-FANOUT POLLING}"
-CASES="${E2E_CASES:-basic takeover dies examples handoff}"
+CASES="${E2E_CASES:-basic takeover dies examples handoff reshard}"
 COMPAT_CASES="${E2E_COMPAT_CASES-basic}"
 COMPAT_MODES="${E2E_COMPAT_MODES:-$MODES}"
 JARS_MAIN="${JARS_DIR:-$REPO/jars}"
@@ -76,6 +82,11 @@ SUITE_T0="$(date +%s)"
 PASS=0
 FAIL=0
 FAILED=()
+KNOWN_LIMITS=() # cases an emulator cannot run, shown by a probe: neither passed nor failed
+known_limit() {
+  KNOWN_LIMITS+=("KCL $KCL_VERSION $1")
+  log "KNOWN EMULATOR LIMIT: KCL $KCL_VERSION $1"
+}
 WORKERS=() # PID files of the run.sh instances started
 
 check() { # check DESCRIPTION CMD... : one test result, labelled with the daemon's version
@@ -603,6 +614,122 @@ case_handoff() {
   stop_worker "$w1" 40 || true
 }
 
+# ------------------------------------------------------------------ case: reshard (test 10)
+# Streams are resharded (on-demand ones by themselves). At a parent's end the daemon sends
+# shardEnded; unless the processor checkpoints SHARD_END there, the children never start. The stream
+# is split (UpdateShardCount 2 -> 4, UNIFORM_SCALING) and merged back (MergeShards pair by pair,
+# 4 -> 2) while it is consumed, and producers put text records with the same 12 partition keys
+# throughout, one records file per phase: 0 before the split, 1 from the split on, 2 from the
+# merges on. Per key, a phase's records must all be logged before any of a later phase's: the KCL
+# processes a parent before its children, and a key's records follow its hash key from parent to child.
+#
+# FANOUT: kinesis-mock (0.6.2, and its source as of July 2026) ends no fan-out subscription at a
+# closed shard's end: its SubscribeToShard events never carry ChildShards and never a null
+# ContinuationSequenceNumber, which is what the KCL's FanOutRecordsPublisher needs to see the shard
+# end; so the daemon never sends shardEnded and the children never start (nothing in 7 minutes).
+# probe_fanout_reshard.py shows that in ~10 s; while it holds, the case is reported as a known
+# emulator limit (neither passed nor failed). Once an emulator ends the subscription, the probe
+# says so (status 3) and the full case runs in FANOUT mode too.
+reshard_producer() { # reshard_producer STREAM FILE PREFIX: steady puts in the background, PID in PRODUCER_PID
+  "$PY" "$REPO/scripts/producer.py" --stream "$1" --prefix "$3" --records-out "$2" \
+    --mode text --count 12 --keys 12 --every 0.5 --duration 240 >/dev/null 2>>"$WORK/producer.log" &
+  PRODUCER_PID=$!
+}
+stop_producer() {
+  [[ -z "${PRODUCER_PID:-}" ]] || stop_pid "$PRODUCER_PID" producer.py 10 producer || true
+  PRODUCER_PID=""
+}
+reshard_check() { "$PY" "$CHECK" reshard "$@"; }
+# child_logged SHARDS LOG split|merge PHASE_FILE...: a record of a child shard (merge: of a merged
+# shard) is in LOG
+child_logged() {
+  local shards="$1" l="$2" kind="$3"
+  shift 3
+  reshard_check --any-child "$kind" --phases "$@" --logs "$l" --shards "$shards"
+}
+# wait_secs SECONDS CMD...: poll CMD until it succeeds or SECONDS of wall time have passed (a check
+# that takes a second or two would stretch wait_until's count of polls several times over)
+wait_secs() {
+  local deadline=$(($(date +%s) + $1))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    (($(date +%s) < deadline)) || return 1
+    sleep 0.5
+  done
+}
+case_reshard() {
+  local mode="$1" m s="e2e-reshard-${1,,}-$RUN_ID" d="$WORK/reshard-${1,,}" t0 t_split t_merge probe_rc=0
+  m="${mode,,}"
+  t0="$(date +%s)"
+  mkdir -p "$d"
+  if [[ "$mode" == FANOUT ]]; then
+    "$PY" "$REPO/tests/e2e/probe_fanout_reshard.py" --stream "e2e-probe-$m-$RUN_ID" >"$d/probe.txt" 2>&1 || probe_rc=$?
+    case "$probe_rc" in
+      0)
+        if [[ "${E2E_RESHARD_FANOUT:-probe}" != run ]]; then
+          known_limit "[$mode] 10. resharding under enhanced fan-out: kinesis-mock's SubscribeToShard does not end a closed shard (no event with ChildShards and a null ContinuationSequenceNumber, while its GetRecords does), so the daemon never sends shardEnded and the child shards never start; the case is not run. Probe (tests/e2e/probe_fanout_reshard.py):"
+          sed 's/^/        /' "$d/probe.txt" >&2
+          return
+        fi
+        log "[$mode] the probe shows the emulator's limit, but E2E_RESHARD_FANOUT=run: running the whole case (expect it to fail)"
+        ;;
+      3) log "[$mode] probe_fanout_reshard.py: the emulator now ends a closed shard's subscription (ChildShards, null continuation): running the whole case" ;;
+      *)
+        fail_now "[$mode] 10. probe_fanout_reshard.py ran (status $probe_rc; output in $d/probe.txt)"
+        tail -n 5 "$d/probe.txt" >&2
+        return
+        ;;
+    esac
+  fi
+  new_stream "$s" 2
+  local w="reshard-$m" l p0="$d/P0.jsonl" p1="$d/P1.jsonl" p2="$d/P2.jsonl"
+  start_worker "$w" STREAM_NAME="$s" APPLICATION_NAME="$s" KCL_retrievalMode="$mode" KCL_workerId=e2e-w1
+  l="$(worker_log "$w")"
+  reshard_producer "$s" "$p0" "X${m}0"
+  if ! wait_secs 120 has_lines 1 "process_records - X${m}0-" "$l"; then
+    fail_now "[$mode] 10. records are processed before the reshard (timeout)"
+    stop_producer
+    stop_worker "$w" 40 || true
+    return
+  fi
+  sleep 2 # a few rounds into the parents while they are being read
+  stop_producer
+  reshard_producer "$s" "$p1" "X${m}1"
+  t_split="$(date +%s.%N)"
+  log "[$mode] UpdateShardCount 2 -> 4: $(aws update-shard-count "$s" 4)"
+  aws shard-list "$s" >"$d/shards-split.jsonl" # final once the stream is ACTIVE again
+  if wait_secs 120 child_logged "$d/shards-split.jsonl" "$l" split "$p0" "$p1"; then
+    log "[$mode] first record of a child shard logged $(secs_since "${t_split%.*}")s after UpdateShardCount"
+  else
+    log "[$mode] no record of a child shard logged within 120 s of UpdateShardCount"
+  fi
+  stop_producer
+  reshard_producer "$s" "$p2" "X${m}2"
+  t_merge="$(date +%s)"
+  log "[$mode] MergeShards 4 -> 2: $(aws merge-shards "$s" 2)"
+  aws shard-list "$s" >"$d/shards.jsonl"
+  if wait_secs 120 child_logged "$d/shards.jsonl" "$l" merge "$p2"; then
+    log "[$mode] first record of a merged shard logged $(secs_since "$t_merge")s after the first MergeShards"
+  else
+    log "[$mode] no record of a merged shard logged within 120 s of MergeShards"
+  fi
+  sleep 2 # a few rounds into the merged shards
+  stop_producer
+  wait_secs 60 delivered --quiet --records "$p0" "$p1" "$p2" --logs "$l" || true
+  stop_worker "$w" 40 || true
+  aws scan "$s" >"$d/scan.jsonl"
+  local args=(--phases "$p0" "$p1" "$p2" --logs "$l" --shards "$d/shards.jsonl" --scan "$d/scan.jsonl" --reshard-at "$t_split")
+  check "[$mode] 10. reshard 2 -> 4 -> 2 under load: every record logged exactly once" \
+    reshard_check --assert exactly-once "${args[@]}"
+  check "[$mode] 10. reshard: every parent (closed shard) lease is at SHARD_END, every open shard has a lease" \
+    reshard_check --assert shard-end "${args[@]}"
+  check "[$mode] 10. reshard: the child shards are processed (records of theirs logged)" \
+    reshard_check --assert children "${args[@]}"
+  check "[$mode] 10. reshard: per partition key, every record put before a reshard is logged before every record put after it" \
+    reshard_check --assert order "${args[@]}"
+  log "[$mode] reshard figures (case total $(secs_since "$t0")s): $(reshard_check "${args[@]}" | tail -n 1)"
+}
+
 # ------------------------------------------------------------------ main
 # run_cases TAG JARS_DIR MODES CASES: every case in every mode under the daemon in JARS_DIR
 run_cases() {
@@ -682,7 +809,7 @@ if [[ -f "$main_work/api-calls.txt" ]]; then
   fi
   log "KCL $KCL_VERSION called: $(tr -d ' \n' <"$SUITE_WORK/api-actions.json")"
   # Only the whole suite calls every operation (fan-out and polling, handoff, shutdown).
-  if [[ "$MODES" == "FANOUT POLLING" && "$CASES" == "basic takeover dies examples handoff" ]]; then
+  if [[ "$MODES" == "FANOUT POLLING" && "$CASES" == "basic takeover dies examples handoff reshard" ]]; then
     check "9. the AWS API operations the daemon called are exactly those of deploy/kcl-api-actions.json (the task role's list)" \
       "$PY" "$CHECK" api-actions --calls "$main_work/api-calls.txt" --expect "$API_ACTIONS"
   fi
@@ -691,6 +818,7 @@ if [[ -n "$COMPAT_CASES" ]]; then
   run_cases k2 "$JARS_COMPAT" "$COMPAT_MODES" "$COMPAT_CASES"
 fi
 log "suite took $(secs_since "$SUITE_T0")s"
+for f in "${KNOWN_LIMITS[@]}"; do log "known emulator limit (neither passed nor failed): ${f%%;*}"; done
 for f in "${FAILED[@]}"; do log "failed: $f"; done
 SUMMARY_PRINTED=1
 echo "$PASS passed, $FAIL failed"
