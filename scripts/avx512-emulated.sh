@@ -305,7 +305,13 @@ t_run=$((SECONDS - t0))
 
 # --- 6. the verdict ----------------------------------------------------------------------------------
 clean="$WORK/serial.txt"
-tr -d '\r' < "$serial" 2> /dev/null > "$clean" || : > "$clean"
+# Bochs creates the serial file at the guest's first byte: none means the kernel never got as far
+# as its console.
+if [[ -f "$serial" ]]; then
+  tr -d '\r' < "$serial" > "$clean"
+else
+  printf '(nothing: the guest never wrote to the serial port)\n' > "$clean"
+fi
 case "$outcome" in
   marker) ;;
   panic) die "the guest kernel panicked; the end of the serial log:
