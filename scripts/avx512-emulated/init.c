@@ -18,12 +18,19 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MARKER "AVX512EMU-RESULT"
 
 static void power_off(void) {
+    /* Lines written to the console are still in the serial driver's buffer when write()
+     * returns; powering off then would cut them off (the marker line among them) and mix
+     * the kernel's own power-off messages into them. */
+    fflush(stdout);
+    fflush(stderr);
+    tcdrain(STDOUT_FILENO);
     sync();
     reboot(RB_POWER_OFF);
     /* The kernel panics when init returns; keep it from doing so if power-off failed. */
