@@ -18,15 +18,15 @@
 #      appeared. Any other outcome, including a failure to boot or a timeout, fails with the reason.
 #
 # How long (2 shared cores, 2026-12-07; docs/avx512.md has the figures): the cold build ~2.5 min, the
-# kernel download and the image ~20 s, then Bochs at ~50 M instructions/s: the boot to /init ~2.5 min
-# of wall time, the tests after it several more.
+# kernel download and the image ~20 s, then Bochs: the boot to /init ~2.5 min of wall time, boot and
+# tests 10.5 min (alone) to 23 min (with other emulators running).
 #
 # Usage: scripts/avx512-emulated.sh
 # Environment:
 #   CPU_MODEL [corei7_icelake_u]  a Bochs model with AVX-512 VBMI: corei7_icelake_u or tigerlake
 #   FILTER [simd::]       the test-name filter passed to the harness (e.g. simd::tests::base64)
 #   TIMEOUT [3600]        seconds the emulated run may take before Bochs is killed and the script fails
-#                         (it took 20-25 min on 2 busy cores)
+#                         (10 to 23 min on 2 busy cores, 2026-12-07)
 #   MEGS [768]            guest memory in MB
 #   IPS [200000000]       Bochs' emulated instructions per guest second (with clock sync=none it only
 #                         sets how often guest timers fire per instruction, not the speed)
@@ -314,7 +314,8 @@ done
 screen_tty="$(sed -n 's/^Bochs connected to screen "\(.*\)"$/\1/p' "$WORK/bochs.out" | head -n 1)"
 if [[ -n "$screen_tty" && -c "$screen_tty" ]]; then
   stty -F "$screen_tty" raw -echo || log "could not set $screen_tty raw; Bochs may stall on its screen output"
-  cat "$screen_tty" > /dev/null &
+  # It ends with an I/O error when Bochs closes the terminal: expected, so not shown.
+  cat "$screen_tty" > /dev/null 2>&1 &
   drain_pid=$!
 else
   log "Bochs named no screen terminal (see $WORK/bochs.out); if the guest stalls, that may be why"
