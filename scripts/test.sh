@@ -2,13 +2,15 @@
 # The project's test command (the README's second line; CI runs exactly this).
 #   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings)
 #   2. cargo test: unit tests over byte buffers, process tests over real pipes; again with the Rust of
-#      Cargo.toml's rust-version
+#      Cargo.toml's rust-version; the SIMD differential tests, on a CPU without AVX-512 also under an
+#      emulated Ice Lake (scripts/avx512-emulated.sh)
 #   3. the container's scripts (set_properties.sh, run.sh, Dockerfile lint, shellcheck)
 #   4. the deployment: cfn-lint, checkov and the tests of deploy/consumer.yaml (tests/deploy/run.sh)
 #   5. end to end under the real Java MultiLangDaemon, against local emulators
 #   6. the checkout holds nothing new but target/ (builds), .local/ (tools, emulators, test state) and
 #      jars/ (the KCL jars the local stack fetches)
-# Everything it needs is installed on first use. Set SKIP_E2E=1 to leave out step 5.
+# Everything it needs is installed on first use. Set SKIP_E2E=1 to leave out step 5,
+# SKIP_AVX512_EMULATED=1 the AVX-512 tests under emulation (step 2, only on a CPU without AVX-512).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,6 +69,17 @@ cargo test --locked --features force-portable --lib --test process --test runtim
 
 step "the SIMD differential tests, uncaptured: a variant this CPU cannot run prints SKIPPED"
 cargo test --locked --lib -- --nocapture simd::
+
+# The AVX-512 variants run natively above where the CPU has them; elsewhere (most of our machines and
+# CI runners) they run on an emulated Ice Lake (Bochs), so that every run exercises every variant.
+if grep -qw avx512vbmi /proc/cpuinfo 2> /dev/null; then
+  step "AVX-512 under emulation: not needed, this CPU has AVX-512 VBMI and ran the variants above"
+elif [[ "${SKIP_AVX512_EMULATED:-0}" == 1 ]]; then
+  step "AVX-512 under emulation skipped (SKIP_AVX512_EMULATED=1): the AVX-512 variants did not run"
+else
+  step "AVX-512 under emulation: the simd:: tests on Bochs' Ice Lake model (scripts/avx512-emulated.sh)"
+  scripts/avx512-emulated.sh
+fi
 
 step "fuzz smoke: scripts/fuzz.sh --seconds 15 (each cargo-fuzz target in fuzz/ for 15 s)"
 scripts/fuzz.sh --seconds 15
