@@ -96,7 +96,10 @@ RUN --mount=type=secret,id=ca \
 # ---------------------------------------------------------------------------------------------------
 # 3. Runtime: Debian's OpenJDK JRE, headless
 # ---------------------------------------------------------------------------------------------------
-FROM ${DEBIAN_IMAGE}
+# --platform=$TARGETPLATFORM is what BuildKit does anyway; buildah needs it said: the stages above name
+# the same image for the build platform, and buildah otherwise reuses that resolution here.
+# hadolint ignore=DL3065
+FROM --platform=$TARGETPLATFORM ${DEBIAN_IMAGE}
 ARG JAVA_VERSION
 # Debian slim has bash, coreutils (tail, mktemp, env, sort) and useradd (passwd) for run.sh,
 # set_properties.sh and the non-root user; we add
