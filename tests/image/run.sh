@@ -30,7 +30,9 @@
 #   start cold), IMAGE_ARCHES ["amd64 arm64"], IMAGE_BASE_MAX_AGE_DAYS [7], IMAGE_BUILD_CA [the host's
 #   /etc/ssl/certs/ca-certificates.crt, if any]: the Dockerfile's build secret "ca" (trusted by the build
 #   stages only), IMAGE_KINESIS_PORT [24568], IMAGE_KINESIS_TLS_PORT [24567], IMAGE_DYNAMODB_PORT [24569],
-#   IMAGE_KEEP=1 (keep the work directory and the containers' logs), LOCAL_STACK_HOME [<repo>/.local].
+#   IMAGE_KEEP=1 (keep the work directory and the containers' logs), IMAGE_DEBIAN_MIRROR
+#   [http://deb.debian.org], IMAGE_BUILDER_MAX_GB [12] (the builder's layer cache is emptied above it),
+#   LOCAL_STACK_HOME [<repo>/.local].
 # Needs root (rootful podman, apt-get, binfmt_misc).
 set -euo pipefail
 
@@ -278,7 +280,9 @@ build_image() {
       -t "'"$IMAGE"':test-$1" /src
     rm -f "/out/$1.tar"
     buildah push -q "'"$IMAGE"':test-$1" "docker-archive:/out/$1.tar:'"$IMAGE"':test-$1"'
-  podman run --rm --privileged --network host --no-healthcheck \
+  # Named and listed, so that an interrupted run removes it too.
+  CONTAINERS+=("kcl-image-builder-$SUITE_ID-$arch")
+  podman run --rm --name "kcl-image-builder-$SUITE_ID-$arch" --privileged --network host --no-healthcheck \
     -v "$BUILDER_STORAGE:/var/lib/containers/storage" -v "$CONF/containers.conf:/etc/containers/containers.conf:ro" \
     -v "$BASE_DIR:/base:ro" -v "$REPO:/src:ro" -v "$OUT:/out" "${ca_mount[@]}" \
     "$BUILDER" bash -c "$script" build "$arch" "${secret[@]}" >"$WORK/build-$arch.log" 2>&1 \
