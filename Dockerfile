@@ -5,11 +5,20 @@
 #   docker build -t kcl-multilang .
 #   docker run --rm -e REGION=eu-west-1 -e STREAM_NAME=my-stream -e APPLICATION_NAME=my-app kcl-multilang
 #   docker buildx build --platform linux/amd64,linux/arm64 -t <registry>/kcl-multilang:<tag> --push .
+#   buildah build --format docker --layers -t kcl-multilang .   (--format docker keeps the HEALTHCHECK)
 #
-# See docs/container.md for the environment variables and the properties, docs/deploy.md for ECS Fargate.
+# Every stage starts from one Debian release (stable, slim): the image users pull and the base our CI
+# makes from Debian's archive with mmdebstrap are the same release. Name a mirror of the same image
+# with --build-arg DEBIAN_IMAGE=<registry>/debian:trixie-slim (e.g. public.ecr.aws/docker/library/...).
+# Behind a TLS-inspecting proxy, give the build stages its CA bundle as a secret, which the image never
+# holds: --secret id=ca,src=/path/to/ca-bundle.pem (see scripts/build-ca.sh).
+#
+# See docs/container.md for the build, the environment variables and the properties, docs/deploy.md for
+# ECS Fargate.
 
-ARG RUST_VERSION=1
-ARG JAVA_VERSION=17
+ARG DEBIAN_IMAGE=debian:trixie-slim
+# The JRE the image ships (Debian's OpenJDK package openjdk-<N>-jre-headless; trixie has 21 and 25).
+ARG JAVA_VERSION=21
 
 # ---------------------------------------------------------------------------------------------------
 # 1. The record processor binary
@@ -19,28 +28,44 @@ ARG JAVA_VERSION=17
 # scripts/cross-toolchain.sh installs the GNU cross compiler, the target's libc.a and the Rust target;
 # scripts/build-release.sh (TARGET_ARCH) links with them and checks the result with readelf, since it
 # cannot run it. For the machine's own architecture both do what a plain build does.
-FROM --platform=$BUILDPLATFORM rust:${RUST_VERSION}-slim-bookworm AS build
-ARG TARGETARCH
+FROM --platform=$BUILDPLATFORM ${DEBIAN_IMAGE} AS build
+# gcc and libc6-dev: the linker and libc.a for the static link (scripts/build-release.sh); rustup:
+# Debian's, which installs the toolchain that rust-toolchain.toml pins, as the host's tests use it.
+# Package versions are not pinned: they come from the Debian release DEBIAN_IMAGE names.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates gcc libc6-dev rustup \
+    && rm -rf /var/lib/apt/lists/*
+ENV RUSTUP_HOME=/usr/local/rustup \
+    CARGO_HOME=/usr/local/cargo
 WORKDIR /src
-# scripts/build-release.sh links glibc statically (libc.a: libc6-dev, which this image has with gcc)
-# and places the binary at target/ship/record_processor (target/ship/<triple>/ when cross-compiled; it
-# prints the path): each child the daemon starts then has ~2.1 MB resident instead of ~3.2 MB, and
-# the binary needs no shared library of the runtime image.
-COPY scripts/cross-toolchain.sh ./scripts/
-RUN bash scripts/cross-toolchain.sh "$TARGETARCH"
+COPY rust-toolchain.toml ./
+COPY scripts/build-ca.sh scripts/cross-toolchain.sh ./scripts/
+# The secret "ca" (optional): an extra CA bundle for HTTPS through a TLS-inspecting proxy, trusted only
+# while the step runs (scripts/build-ca.sh).
+RUN --mount=type=secret,id=ca \
+    bash scripts/build-ca.sh rustup toolchain install \
+      "$(sed -n 's/^channel *= *"\(.*\)"$/\1/p' rust-toolchain.toml)" --profile minimal \
+    && rustc --version
+# Declared here, not at the top of the stage: the steps above stay one cached layer for every target.
+ARG TARGETARCH
+RUN --mount=type=secret,id=ca \
+    bash scripts/build-ca.sh bash scripts/cross-toolchain.sh "$TARGETARCH"
 # Dependencies in their own cached layer: build them against placeholder sources first, so that
 # editing src/ does not recompile every crate. The placeholders must match the targets declared in
 # Cargo.toml ([lib] src/lib.rs, [[bin]] record_processor src/bin/record_processor/main.rs); keep them
 # in step if targets are added (a [[bench]]/[[example]]/[[test]] entry with a path needs its file).
 COPY Cargo.toml Cargo.lock ./
 COPY scripts/build-release.sh ./scripts/
-RUN mkdir -p src/bin/record_processor \
+RUN --mount=type=secret,id=ca \
+    mkdir -p src/bin/record_processor \
     && echo 'fn main() {}' > src/bin/record_processor/main.rs \
     && touch src/lib.rs \
-    && TARGET_ARCH="$TARGETARCH" bash scripts/build-release.sh \
+    && TARGET_ARCH="$TARGETARCH" bash scripts/build-ca.sh bash scripts/build-release.sh \
     && rm -rf src target/ship
 COPY src ./src
-# touch: the real sources may be older than the placeholders cargo just built.
+# touch: the real sources may be older than the placeholders cargo just built. No download is left
+# to do here (the dependencies are in CARGO_HOME and Cargo.lock is used as it is).
 RUN touch src/lib.rs src/bin/record_processor/main.rs \
     && bin="$(TARGET_ARCH="$TARGETARCH" bash scripts/build-release.sh)" \
     && mkdir -p /out \
@@ -52,25 +77,42 @@ RUN touch src/lib.rs src/bin/record_processor/main.rs \
 #    rather than fall back to KCL 2.x.
 # ---------------------------------------------------------------------------------------------------
 # Jars are the same for every architecture: fetched once, on the build machine's own.
-FROM --platform=$BUILDPLATFORM maven:3-amazoncorretto-17 AS jars
+FROM --platform=$BUILDPLATFORM ${DEBIAN_IMAGE} AS jars
+ARG JAVA_VERSION
+# Debian's JDK and Maven (maven would otherwise pull in the default JRE, which may be another version).
+# The JDK's postinst links its manual page into /usr/share/man/man1, which slim images leave out: without
+# the directory, update-alternatives fails and with it the install.
+# hadolint ignore=DL3008
+RUN mkdir -p /usr/share/man/man1 \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates "openjdk-${JAVA_VERSION}-jdk-headless" maven \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
+COPY scripts/build-ca.sh ./scripts/
 COPY scripts/fetch-kcl-jars.sh scripts/kcl-jars-pom.xml scripts/kcl-jars.lock ./scripts/
-RUN KCL_JARS_SOURCE=maven JARS_DIR=/jars bash scripts/fetch-kcl-jars.sh
+RUN --mount=type=secret,id=ca \
+    KCL_JARS_SOURCE=maven JARS_DIR=/jars bash scripts/build-ca.sh bash scripts/fetch-kcl-jars.sh
 
 # ---------------------------------------------------------------------------------------------------
-# 3. Runtime: Amazon Corretto headless on Amazon Linux 2023
+# 3. Runtime: Debian's OpenJDK JRE, headless
 # ---------------------------------------------------------------------------------------------------
-FROM amazoncorretto:${JAVA_VERSION}-al2023-headless
-# The AL2023 image is minimal. It has bash and coreutils (tail, mktemp, env, sort) for run.sh and
-# set_properties.sh; we add
-#   gawk          set_properties.sh renders and escapes the properties in awk (not guaranteed present)
-#   shadow-utils  useradd, for the non-root user
-# Package versions are not pinned: they come from the AL2023 release the base image is locked to.
-# hadolint ignore=DL3041
-RUN dnf install -y --setopt=install_weak_deps=False gawk shadow-utils \
-    && dnf clean all \
-    && rm -rf /var/cache/dnf \
-    && useradd --uid 10001 --user-group --home-dir /app --no-create-home --shell /sbin/nologin kcl
+# --platform=$TARGETPLATFORM is what BuildKit does anyway; buildah needs it said: the stages above name
+# the same image for the build platform, and buildah otherwise reuses that resolution here.
+# hadolint ignore=DL3065
+FROM --platform=$TARGETPLATFORM ${DEBIAN_IMAGE}
+ARG JAVA_VERSION
+# Debian slim has bash, coreutils (tail, mktemp, env, sort) and useradd (passwd) for run.sh,
+# set_properties.sh and the non-root user; we add
+#   openjdk-<N>-jre-headless  the daemon's JVM, with ca-certificates-java for HTTPS to AWS
+#   gawk                      set_properties.sh renders and escapes the properties in awk (slim has mawk)
+# Package versions are not pinned: they come from the Debian release DEBIAN_IMAGE names. The man1
+# directory: see the jars stage.
+# hadolint ignore=DL3008
+RUN mkdir -p /usr/share/man/man1 \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends "openjdk-${JAVA_VERSION}-jre-headless" gawk \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
+    && useradd --uid 10001 --user-group --home-dir /app --no-create-home --shell /usr/sbin/nologin kcl
 
 # PROPERTIES_FILE and TMPDIR point into /app/run and the logs go to /app/logs: with those two
 # writable, the container runs on a read-only root filesystem (set_properties.sh writes the rendered

@@ -7,9 +7,11 @@
 #   3. the container's scripts (set_properties.sh, run.sh, Dockerfile lint, shellcheck)
 #   4. the deployment: cfn-lint, checkov and the tests of deploy/consumer.yaml (tests/deploy/run.sh)
 #   5. end to end under the real Java MultiLangDaemon, against local emulators
-#   6. the checkout holds nothing new but target/ (builds), .local/ (tools, emulators, test state) and
+#   6. the image: the Dockerfile built (amd64, and arm64 under qemu) and run as the task definition runs
+#      it, against the same emulators (tests/image/run.sh; needs root, podman's storage in .local/image)
+#   7. the checkout holds nothing new but target/ (builds), .local/ (tools, emulators, test state) and
 #      jars/ (the KCL jars the local stack fetches)
-# Everything it needs is installed on first use. Set SKIP_E2E=1 to leave out step 5,
+# Everything it needs is installed on first use. Set SKIP_E2E=1 to leave out step 5, SKIP_IMAGE=1 step 6,
 # SKIP_AVX512_EMULATED=1 the AVX-512 tests under emulation (step 2, only on a CPU without AVX-512).
 set -euo pipefail
 
@@ -98,6 +100,12 @@ if [[ "${SKIP_E2E:-0}" == 1 ]]; then
 else
   step "end-to-end tests under the real MultiLangDaemon"
   bash tests/e2e/run.sh
+fi
+if [[ "${SKIP_IMAGE:-0}" == 1 ]]; then
+  step "image tests skipped (SKIP_IMAGE=1)"
+else
+  step "the image: the Dockerfile built for amd64 and arm64 and run as ECS runs it"
+  bash tests/image/run.sh
 fi
 if ((have_git)); then
   step "the tests left nothing in the checkout (target/, .local/ and jars/ aside)"

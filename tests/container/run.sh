@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/container/run.sh -- tests of the container scripts (set_properties.sh, run.sh, fetch-kcl-jars.sh),
-# runs shellcheck on every *.sh of the repository and hadolint on the Dockerfile.
+# runs shellcheck on every *.sh of the repository and hadolint on the Dockerfile (and the image test's builder).
 #
 #   tests/container/run.sh        (last line: "N passed, M failed"; exit status 1 if anything failed)
 #
@@ -97,11 +97,14 @@ done < <(find "$repo" \( -name target -o -name .local -o -name .git -o -name nod
   -o -type f -name '*.sh' -print0 | LC_ALL=C sort -z)
 
 section "hadolint"
-if [[ -n "$HADOLINT" ]] && out="$("$HADOLINT" "$repo/Dockerfile" 2>&1)"; then
-  ok "hadolint Dockerfile"
-else
-  not_ok "hadolint Dockerfile" "${out:-hadolint missing}"
-fi
+# The image's Dockerfile, and the builder tests/image/run.sh builds it with.
+for dockerfile in Dockerfile tests/image/builder.Containerfile; do
+  if [[ -n "$HADOLINT" ]] && out="$("$HADOLINT" "$repo/$dockerfile" 2>&1)"; then
+    ok "hadolint $dockerfile"
+  else
+    not_ok "hadolint $dockerfile" "${out:-hadolint missing}"
+  fi
+done
 
 # ================================================================== fixtures
 mkdir -p "$tmp/jars3" "$tmp/jars2" "$tmp/jars27" "$tmp/jars-none" "$tmp/jars-both" "$tmp/bin" "$tmp/logs" "$tmp/app"

@@ -141,7 +141,8 @@ class Arm64(unittest.TestCase):
         by_name = {frm.split(" AS ")[-1]: (frm, body) for frm, body in stages if " AS " in frm}
         for name in ("build", "jars"):
             self.assertTrue(by_name[name][0].startswith("--platform=$BUILDPLATFORM "), name)
-        self.assertNotIn("--platform", stages[-1][0], "the runtime image is the target platform's")
+        runtime_from = stages[-1][0].replace("--platform=$TARGETPLATFORM ", "")
+        self.assertNotIn("--platform", runtime_from, "the runtime image is the target platform's")
         build = by_name["build"][1]
         self.assertIn(("ARG", "TARGETARCH"), build)
         runs = [rest for word, rest in build if word == "RUN"]
@@ -149,7 +150,7 @@ class Arm64(unittest.TestCase):
         builds = [r for r in runs if "build-release.sh" in r]
         self.assertEqual(len(builds), 2, "the dependency layer and the real build")
         for r in builds:
-            self.assertIn('TARGET_ARCH="$TARGETARCH" bash scripts/build-release.sh', r)
+            self.assertRegex(r, r'TARGET_ARCH="\$TARGETARCH" bash (scripts/build-ca\.sh bash )?scripts/build-release\.sh')
 
     def test_the_scripts_agree_on_the_triples(self):
         text = (cfn.REPO / "scripts" / "build-release.sh").read_text(encoding="utf-8")
@@ -164,6 +165,53 @@ class Arm64(unittest.TestCase):
                 gnu = triple.split("-")[0].replace("_", "-") + "-linux-gnu"
                 self.assertEqual(fields["packages"].split(), [f"gcc-{gnu}", f"libc6-dev-{arch}-cross"])
                 self.assertEqual(fields["rust_target"], triple)
+
+
+class Base(unittest.TestCase):
+    """One Debian release under every stage, named through an ARG (a mirror of the same image works),
+    the Rust toolchain the repository pins, and the extra CA bundle only where it is needed."""
+
+    def setUp(self):
+        self.text = dockerfile.DOCKERFILE.read_text(encoding="utf-8")
+        self.stages = dockerfile.stages()
+
+    def test_every_stage_starts_from_the_debian_image_arg(self):
+        (default,) = re.findall(r"^ARG DEBIAN_IMAGE=(\S+)$", self.text, re.M)
+        self.assertRegex(default, r"^debian:[a-z]+-slim$", "Debian stable, slim, by its release name")
+        global_args = self.text[:self.text.index("\nFROM ")]
+        self.assertIn("ARG DEBIAN_IMAGE=", global_args, "a FROM line can only use an ARG declared before it")
+        for frm, _ in self.stages:
+            image = frm.replace("--platform=$BUILDPLATFORM ", "").replace("--platform=$TARGETPLATFORM ", "")
+            image = image.split(" AS ")[0]
+            self.assertEqual(image, "${DEBIAN_IMAGE}", frm)
+
+    def test_the_build_stage_installs_the_pinned_toolchain(self):
+        toolchain = (cfn.REPO / "rust-toolchain.toml").read_text(encoding="utf-8")
+        self.assertRegex(toolchain, r'(?m)^channel = "\d+\.\d+\.\d+"$', "a fixed version, not a channel name")
+        by_name = {frm.split(" AS ")[-1]: body for frm, body in self.stages if " AS " in frm}
+        build = by_name["build"]
+        self.assertIn(("COPY", "rust-toolchain.toml ./"), build)
+        installs = [r for w, r in build if w == "RUN" and "rustup toolchain install" in r]
+        self.assertEqual(len(installs), 1)
+        self.assertIn("rust-toolchain.toml", installs[0], "the version comes from the file, not a copy of it")
+
+    def test_the_runtime_is_debians_headless_jre(self):
+        runs = " ".join(r for w, r in dockerfile.runtime() if w == "RUN")
+        self.assertIn('"openjdk-${JAVA_VERSION}-jre-headless"', runs)
+        (java,) = re.findall(r"^ARG JAVA_VERSION=(\d+)$", self.text, re.M)
+        self.assertGreaterEqual(int(java), 17)
+
+    def test_the_ca_secret_reaches_the_build_stages_only(self):
+        *builders, runtime = self.stages
+        for word, rest in runtime[1]:
+            self.assertNotIn("secret", rest, "the runtime stage must not see the build's CA bundle")
+            self.assertNotIn("build-ca.sh", rest)
+        for frm, body in builders:
+            for word, rest in body:
+                if word == "RUN" and "build-ca.sh" in rest:
+                    self.assertIn("--mount=type=secret,id=ca", rest, frm)
+                if word == "RUN" and "--mount=type=secret" in rest:
+                    self.assertIn("build-ca.sh", rest, f"{frm}: a secret mounted for nothing")
 
 
 if __name__ == "__main__":
