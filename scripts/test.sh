@@ -32,6 +32,12 @@ if command -v git > /dev/null 2>&1 && git rev-parse --is-inside-work-tree > /dev
   checkout_before="$(checkout_state)"
 fi
 
+# The toolchain rust-toolchain.toml pins, with its components, installed up front: rustup would
+# otherwise install it on the first cargo call, or (where automatic installs are off) refuse.
+TOOLCHAIN="$(sed -n 's/^channel *= *"\(.*\)"$/\1/p' rust-toolchain.toml)"
+step "the pinned Rust toolchain ($TOOLCHAIN, rust-toolchain.toml)"
+rustup toolchain install "$TOOLCHAIN" --profile minimal --component rustfmt,clippy --no-self-update
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
