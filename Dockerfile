@@ -17,6 +17,7 @@
 # ECS Fargate.
 
 ARG DEBIAN_IMAGE=debian:trixie-slim
+# checkov:skip=CKV_DOCKER_7: every FROM names ${DEBIAN_IMAGE}, whose default above carries the tag (trixie-slim); checkov does not resolve ARGs
 # The JRE the image ships (Debian's OpenJDK package openjdk-<N>-jre-headless; trixie has 21 and 25).
 ARG JAVA_VERSION=21
 
