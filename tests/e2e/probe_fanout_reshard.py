@@ -35,22 +35,13 @@ import time
 import http.client
 from urllib.parse import urlsplit
 
-import boto3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from botocore.eventstream import EventStreamBuffer
 
-
-def client():
-    return boto3.client(
-        "kinesis",
-        endpoint_url=os.environ.get("KINESIS_ENDPOINT", "http://127.0.0.1:4568"),
-        region_name=os.environ.get("AWS_REGION", "us-east-1"),
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-        config=Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=30),
-    )
+# The emulators' client and the wait for ACTIVE, as the other test tools use them.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from local_aws import kinesis, wait_active  # noqa: E402
 
 
 def subscribe(k, consumer_arn, shard_id, seconds):
@@ -83,22 +74,13 @@ def subscribe(k, consumer_arn, shard_id, seconds):
         conn.close()
 
 
-def wait_active(k, stream, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if k.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE":
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"probe: stream {stream} not ACTIVE within {timeout} s")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stream", default=f"probe-fanout-reshard-{int(time.time())}")
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--keep", action="store_true", help="leave the stream in place")
     a = ap.parse_args()
-    k = client()
+    k = kinesis()
 
     k.create_stream(StreamName=a.stream, ShardCount=1)
     wait_active(k, a.stream)
