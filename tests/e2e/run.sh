@@ -51,6 +51,8 @@ export LOCAL_STACK_HOME="${LOCAL_STACK_HOME:-$REPO/.local}"
 LOG_TAG=e2e
 # shellcheck source=scripts/lib/procs.sh
 source "$REPO/scripts/lib/procs.sh"
+# shellcheck source=scripts/lib/checks.sh
+source "$REPO/scripts/lib/checks.sh"
 
 STACK="$REPO/scripts/local-stack.sh"
 RUN_SH="${RUN_SH:-$REPO/run.sh}"
@@ -79,9 +81,6 @@ unset AWS_SESSION_TOKEN AWS_PROFILE
 JAVA_OPTS_E2E="${E2E_JAVA_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1}"
 SUITE_T0="$(date +%s)"
 
-PASS=0
-FAIL=0
-FAILED=()
 KNOWN_LIMITS=() # cases an emulator cannot run, shown by a probe: neither passed nor failed
 known_limit() {
   KNOWN_LIMITS+=("KCL $KCL_VERSION $1")
@@ -89,24 +88,8 @@ known_limit() {
 }
 WORKERS=() # PID files of the run.sh instances started
 
-check() { # check DESCRIPTION CMD... : one test result, labelled with the daemon's version
-  local desc="KCL $KCL_VERSION $1"
-  shift
-  if "$@" >"$WORK/check.out" 2>&1; then
-    PASS=$((PASS + 1))
-    log "PASS: $desc"
-  else
-    FAIL=$((FAIL + 1))
-    FAILED+=("$desc")
-    log "FAIL: $desc"
-  fi
-  sed 's/^/        /' "$WORK/check.out" | head -n 20 | cut -c1-300 >&2
-}
-fail_now() { # a step the rest of a case depends on failed
-  FAIL=$((FAIL + 1))
-  FAILED+=("KCL $KCL_VERSION $1")
-  log "FAIL: KCL $KCL_VERSION $1"
-}
+# Every check and failure is labelled with the daemon's version (scripts/lib/checks.sh).
+check_label() { printf 'KCL %s ' "$KCL_VERSION"; }
 
 # ------------------------------------------------------------------ processes
 # start_worker NAME [VAR=value...]: run.sh in its own session (= its own process group, for kill -9
@@ -244,7 +227,6 @@ new_stream() { # new_stream NAME SHARDS: stream + seeded leases (application = s
   aws create-stream "$1" "$2" >/dev/null
   aws seed-leases "$1" "$1" >/dev/null
 }
-secs_since() { echo "$(($(date +%s) - $1))"; }
 # health_up STATE_DIR STREAM: `record_processor health` exits 0, the daemon runs and every shard is ok
 health_up() {
   local out rc=0 shard

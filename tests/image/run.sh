@@ -44,6 +44,8 @@ BASE_MAX_AGE_DAYS="${IMAGE_BASE_MAX_AGE_DAYS:-7}"
 LOG_TAG=image
 # shellcheck source=../../scripts/lib/procs.sh
 source "$REPO/scripts/lib/procs.sh"
+# shellcheck source=../../scripts/lib/checks.sh
+source "$REPO/scripts/lib/checks.sh"
 
 STACK="$REPO/scripts/local-stack.sh"
 CHECK="$REPO/tests/e2e/e2e_check.py"
@@ -59,28 +61,8 @@ export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
 unset AWS_SESSION_TOKEN AWS_PROFILE
 T0="$(date +%s)"
 
-PASS=0 FAIL=0
-FAILED=() CONTAINERS=() TIMES=()
-check() { # check DESCRIPTION CMD...
-  local desc="$1"
-  shift
-  if "$@" >"$WORK/check.out" 2>&1; then
-    PASS=$((PASS + 1))
-    log "PASS: $desc"
-  else
-    FAIL=$((FAIL + 1))
-    FAILED+=("$desc")
-    log "FAIL: $desc"
-  fi
-  sed 's/^/        /' "$WORK/check.out" | head -n 20 | cut -c1-300 >&2
-}
-fail_now() {
-  FAIL=$((FAIL + 1))
-  FAILED+=("$1")
-  log "FAIL: $1"
-}
+CONTAINERS=() TIMES=()
 skipped() { printf 'SKIPPED: %s\n' "$*"; log "SKIPPED: $*"; }
-secs_since() { echo "$(($(date +%s) - $1))"; }
 timed() { # timed LABEL CMD...: run CMD, remember how long it took
   local label="$1" t rc=0
   shift
