@@ -42,11 +42,9 @@ TASK_OPTS="-XX:ActiveProcessorCount=$TASK_CPUS -XX:MaxRAM=$TASK_MEM"
 # the image's JAVA_OPTS, less its temporary directory (a path inside the image)
 RECOMMENDED="${FOOTPRINT_RECOMMENDED:-$(sed -n 's/^ *JAVA_OPTS="\(.*\)".*$/\1/p' "$ROOT/Dockerfile" | sed 's/-Djava.io.tmpdir=[^ ]* *//')}"
 
-export KINESIS_PORT="${KINESIS_PORT:-4598}" KINESIS_TLS_PORT="${KINESIS_TLS_PORT:-4597}" DYNAMODB_PORT="${DYNAMODB_PORT:-4599}"
-export LOCAL_STACK_RUN_DIR="$STATE/stack"
-export KINESIS_ENDPOINT="http://127.0.0.1:$KINESIS_PORT" DYNAMODB_ENDPOINT="http://127.0.0.1:$DYNAMODB_PORT"
-export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
-unset AWS_SESSION_TOKEN AWS_PROFILE
+# shellcheck source=scripts/lib/emulators.sh
+source "$ROOT/scripts/lib/emulators.sh"
+use_local_emulators "${KINESIS_PORT:-4598}" "${KINESIS_TLS_PORT:-4597}" "${DYNAMODB_PORT:-4599}" "$STATE/stack"
 STACK="$ROOT/scripts/local-stack.sh"
 PY="$ROOT/.local/venv/bin/python"
 BIN="$ROOT/target/ship/record_processor"

@@ -72,12 +72,9 @@ SUITE_WORK="$LOCAL_STACK_HOME/e2e/$SUITE_ID"
 # per daemon version (set by run_cases): its work directory, jars, version and a tag for names
 WORK="$SUITE_WORK" CUR_JARS="" KCL_VERSION="" KCL_MAJOR="" RUN_ID=""
 # the tests' own emulators, next to any that local-run.sh may have running on the default ports
-export KINESIS_PORT="${E2E_KINESIS_PORT:-14568}" KINESIS_TLS_PORT="${E2E_KINESIS_TLS_PORT:-14567}"
-export DYNAMODB_PORT="${E2E_DYNAMODB_PORT:-14569}"
-export LOCAL_STACK_RUN_DIR="$SUITE_WORK/stack"
-export KINESIS_ENDPOINT="http://127.0.0.1:$KINESIS_PORT" DYNAMODB_ENDPOINT="http://127.0.0.1:$DYNAMODB_PORT"
-export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1
-unset AWS_SESSION_TOKEN AWS_PROFILE
+# shellcheck source=../../scripts/lib/emulators.sh
+source "$REPO/scripts/lib/emulators.sh"
+use_local_emulators "${E2E_KINESIS_PORT:-14568}" "${E2E_KINESIS_TLS_PORT:-14567}" "${E2E_DYNAMODB_PORT:-14569}" "$SUITE_WORK/stack"
 JAVA_OPTS_E2E="${E2E_JAVA_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1}"
 SUITE_T0="$(date +%s)"
 
