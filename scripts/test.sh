@@ -11,6 +11,7 @@
 #      it, against the same emulators (tests/image/run.sh; needs root, podman's storage in .local/image)
 #   7. the checkout holds nothing new but target/ (builds), .local/ (tools, emulators, test state) and
 #      jars/ (the KCL jars the local stack fetches)
+#      and bench/compare.sh --smoke: the side-by-side benchmark once through (SKIP_COMPARE=1 leaves it out)
 # Everything it needs is installed on first use. Set SKIP_E2E=1 to leave out step 5, SKIP_IMAGE=1 step 6,
 # SKIP_AVX512_EMULATED=1 the AVX-512 tests under emulation (step 2, only on a CPU without AVX-512).
 set -euo pipefail
@@ -98,6 +99,9 @@ scripts/build-release.sh
 step "container scripts"
 bash tests/container/run.sh
 
+step "the side-by-side benchmark's measuring parts (tests/bench/test_compare.py)"
+python3 tests/bench/test_compare.py
+
 step "deployment: cfn-lint, checkov and tests of deploy/consumer.yaml"
 bash tests/deploy/run.sh
 
@@ -112,6 +116,12 @@ if [[ "${SKIP_IMAGE:-0}" == 1 ]]; then
 else
   step "the image: the Dockerfile built for amd64 and arm64 and run as ECS runs it"
   bash tests/image/run.sh
+  if [[ "${SKIP_COMPARE:-0}" == 1 ]]; then
+    step "the side-by-side benchmark's smoke run skipped (SKIP_COMPARE=1)"
+  else
+    step "the side-by-side benchmark, once through: bench/compare.sh --smoke (each consumer in the image, every record logged)"
+    bash bench/compare.sh --smoke
+  fi
 fi
 if ((have_git)); then
   step "the tests left nothing in the checkout (target/, .local/ and jars/ aside)"
