@@ -20,7 +20,9 @@
 #
 # KCL version: if JARS_DIR holds amazon-kinesis-client-multilang-2.*.jar up to 2.6 (SDK v1), the KCL 3.x line
 # "AwsCredentialsProvider = DefaultCredentialsProvider" is rewritten to the SDK v1 form KCL 2.x needs,
-# "AWSCredentialsProvider = DefaultAWSCredentialsProviderChain".
+# "AWSCredentialsProvider = DefaultAWSCredentialsProviderChain"; with any KCL 2.x jars, the template's
+# KCL 3.x lease-assignment lines (leaseAssignmentIntervalMillis, varianceBalancingFrequency) are
+# commented out (set through KCL_<name>, they are kept, and check-properties warns).
 set -euo pipefail
 export LC_ALL=C   # byte semantics for the checks below and for awk's escaping
 
@@ -288,6 +290,13 @@ FNR == 1 { pass++; logical = ""; cont = 0 }
   if (is_prop) {
     if (RAWVAL ~ /@[A-Z_]+@/) warn("template property " KEY " still holds a placeholder: " RAWVAL)
     if (sdk_v1 == "1" && KEY == "AwsCredentialsProvider") { emit(KEY, RAWVAL, RAWVAL); next }
+    # The KCL 3.x lease-assignment settings of the template mean nothing to KCL 2.x: commented out, so that
+    # 2.x users get no warning for lines they did not write.
+    if (kcl_major == "2" && (KEY == "leaseAssignmentIntervalMillis" || KEY == "varianceBalancingFrequency")) {
+      print "# KCL " kcl_version " jars detected: a KCL 3.x lease-assignment property, which KCL 2.x does not read:"
+      print "#" physical
+      next
+    }
     check_credentials(KEY, RAWVAL)
   }
   print physical
@@ -310,7 +319,7 @@ END {
 '
 
 awk -v ovfile="$overrides" -v tpl_name="$PROPERTIES_TEMPLATE" \
-  -v sdk_v1="$sdk_v1" -v kcl_version="$kcl_version" \
+  -v sdk_v1="$sdk_v1" -v kcl_version="$kcl_version" -v kcl_major="$kcl_major" \
   "$awk_program" "$overrides" "$PROPERTIES_TEMPLATE" "$PROPERTIES_TEMPLATE" > "$rendered" \
   || die "could not render $PROPERTIES_TEMPLATE (see above); $PROPERTIES_FILE left unchanged"
 

@@ -159,7 +159,7 @@ tail -n +1 -F --pid="$RUNSH_PID" "$OUT" 2>/dev/null | awk -v verbose="$VERBOSE" 
     # KCL 3.x leaves leases unassigned until its workers have reported their metrics once.
     if (shown && !waited && /Not able to assign all expiredOrUnAssignedLeases/) {
       waited = 1
-      print "(local-run: expected at start: KCL 3.x assigns leases after its first worker-metrics round, ~35 s)"
+      print "(local-run: expected at start: KCL 3.x assigns leases at its second assignment pass, leaseAssignmentIntervalMillis later: 5 s with the template)"
       fflush()
     }
     next

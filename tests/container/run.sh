@@ -325,6 +325,18 @@ check "no jars: stderr says the version is unknown" contains "$SP_ERR" "unknown"
 sp JARS_DIR="$tmp/jars-both"
 check "2.x and 3.x multilang jars together: refused" test "$SP_RC" -ne 0
 
+section "set_properties.sh: the template's KCL 3.x lease-assignment settings"
+sp JARS_DIR="$tmp/jars3"
+expect_props "$out_file" "KCL 3.x jars: leaseAssignmentIntervalMillis and varianceBalancingFrequency from the template" \
+  leaseAssignmentIntervalMillis=5000 varianceBalancingFrequency=12
+sp JARS_DIR="$tmp/jars2"
+expect_props "$out_file" "KCL 2.x jars: both commented out (KCL 2.x does not read them)" \
+  'leaseAssignmentIntervalMillis=!' 'varianceBalancingFrequency=!'
+check "... and the file says why" grep -q '^#leaseAssignmentIntervalMillis = 5000$' "$out_file"
+sp JARS_DIR="$tmp/jars2" KCL_leaseAssignmentIntervalMillis=7000
+expect_props "$out_file" "KCL 2.x jars + KCL_leaseAssignmentIntervalMillis: what the user set is kept" \
+  leaseAssignmentIntervalMillis=7000
+
 section "set_properties.sh: other template syntax"
 cat > "$tmp/custom.template" <<'EOF'
 # comment with streamName = nope
