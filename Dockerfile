@@ -118,9 +118,11 @@ RUN mkdir -p /usr/share/man/man1 \
 # PROPERTIES_FILE and TMPDIR point into /app/run and the logs go to /app/logs: with those two
 # writable, the container runs on a read-only root filesystem (set_properties.sh writes the rendered
 # properties and its temporary files, run.sh and the processors the logs and heartbeats).
-# JAVA_OPTS: measured with bench/container-footprint.sh (docs/deploy.md, "Sizing"): the serial GC and
-# a JIT stopped at C1 cut the daemon's RSS by 15-20 % and its CPU by ~40 % at 2 and 8 shards; a heap
-# of half the task's memory; a JVM that dies on OutOfMemoryError, so ECS replaces the task.
+# JAVA_OPTS: measured on this image with bench/compare.sh (BENCHMARKS.md; docs/deploy.md, "Sizing").
+# A JIT stopped at C1: against C2 it spent ~3 CPU-seconds less per start, 44 % less per record on a
+# warm backlog, less when idle and 13 MB less memory; C2 is ahead only at sustained rates above
+# ~1,300 records/s. The serial GC (what the JVM picks on one CPU anyway); a heap of half the task's
+# memory; a JVM that dies on OutOfMemoryError, so ECS replaces the task.
 ENV APP_HOME=/app \
     LANG=C.UTF-8 \
     PROPERTIES_FILE=/app/run/record_processor.properties \
