@@ -13,7 +13,9 @@
 # Consumers (the part before the colon):
 #   ours     the image as it ships: run.sh, the KCL MultiLangDaemon, one record_processor per lease
 #   python   the same image and daemon with the Python sample's processor (amazon_kclpy, one Python
-#            process per lease; bench/python_processor.py) as executableName
+#            process per lease; bench/python_processor.py) as executableName, its log not rotated:
+#            logging's RotatingFileHandler is not safe with one process per shard writing one file
+#            (in one run it lost the line written as the other process rotated the file)
 #   java     a plain Java KCL application on the image's jars and JVM (bench/java: the KCL in-process,
 #            same properties, a processor that logs each record to a file and checkpoints like the sample)
 # JVM options (after the colon): image = the image's own JAVA_OPTS (its ENV), defaults = the JVM's own
@@ -210,7 +212,7 @@ run_one() {
     ours) ;;
     python)
       env+=(--env PYTHONPATH=/bench/python --env PYTHONDONTWRITEBYTECODE=1
-        --env "KCL_executableName=/usr/bin/python3 /bench/python_processor.py --log-file /app/logs/record_processor.log")
+        --env "KCL_executableName=/usr/bin/python3 /bench/python_processor.py --log-file /app/logs/record_processor.log --log-max-bytes 0")
       ;;
     java)
       # shellcheck disable=SC2016 # expanded in the container
