@@ -36,9 +36,14 @@
 //! [`RecordProcessor::process_record`] as it is read from the pipe, so memory stays at the
 //! size of one record whatever the batch size, and `process_records` is called once per
 //! batch, after its last record, to checkpoint.
+//!
+//! With the `async` cargo feature, the `asynchronous` module runs processors written as `async fn`s
+//! (for the AWS SDK and other async clients) on one current-thread tokio runtime per child.
 
 // The wiring is private: what a processor author needs is re-exported below, so that the
 // wire layer (message parsing and encoding) can change without breaking anyone.
+#[cfg(feature = "async")]
+pub mod asynchronous;
 mod checkpoint;
 mod error;
 mod fast;
