@@ -54,13 +54,15 @@ RUN --mount=type=secret,id=ca \
     bash scripts/build-ca.sh bash scripts/cross-toolchain.sh "$TARGETARCH"
 # Dependencies in their own cached layer: build them against placeholder sources first, so that
 # editing src/ does not recompile every crate. The placeholders must match the targets declared in
-# Cargo.toml ([lib] src/lib.rs, [[bin]] record_processor src/bin/record_processor/main.rs); keep them
-# in step if targets are added (a [[bench]]/[[example]]/[[test]] entry with a path needs its file).
+# Cargo.toml ([lib] src/lib.rs, [[bin]] record_processor src/bin/record_processor/main.rs, [[example]]
+# dynamodb_sink examples/dynamodb_sink.rs, which stays a placeholder: it is not built here); keep them
+# in step if targets are added (a [[bench]]/[[example]]/[[test]] entry needs its file).
 COPY Cargo.toml Cargo.lock ./
 COPY scripts/build-release.sh ./scripts/
 RUN --mount=type=secret,id=ca \
-    mkdir -p src/bin/record_processor \
+    mkdir -p src/bin/record_processor examples \
     && echo 'fn main() {}' > src/bin/record_processor/main.rs \
+    && echo 'fn main() {}' > examples/dynamodb_sink.rs \
     && touch src/lib.rs \
     && TARGET_ARCH="$TARGETARCH" bash scripts/build-ca.sh bash scripts/build-release.sh \
     && rm -rf src target/ship

@@ -1,6 +1,6 @@
 //! A DynamoDB sink through the AWS SDK for Rust: every record becomes one item, written with
-//! `BatchWriteItem`, and the shard is checkpointed at the batch's largest position only once
-//! every item of the batch is written.
+//! `BatchWriteItem`, and the shard is checkpointed at a batch's largest position only once
+//! every item of the batch is written (and of every batch before it).
 //!
 //! Exactly once in the table: the item's key is the record's position (shard id, sequence
 //! number, sub-sequence number), so a record delivered again (after a crash, a lease moving,
@@ -19,6 +19,9 @@
 //!   locally);
 //! - `AWS_ENDPOINT_URL_DYNAMODB` or `AWS_ENDPOINT_URL` to use another endpoint (an emulator,
 //!   a VPC endpoint's DNS name);
+//! - `CHECKPOINT_INTERVAL_SECONDS`: checkpoint at most this often (default 60, as the sample
+//!   processor; 0 = after every batch). Each checkpoint is a write to the lease table; after a
+//!   crash, what was written since the last one is delivered and written again;
 //! - `SINK_CONCURRENCY`: requests of 25 items in flight at once (default 4);
 //! - `SINK_UNPROCESSED_ATTEMPTS`: rounds for items DynamoDB returns unprocessed (default 8);
 //! - `SINK_LOG` (default `logs/dynamodb_sink.log`), and the error policy's `ON_ERROR`,
@@ -35,7 +38,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::primitives::Blob;
@@ -44,8 +47,8 @@ use aws_sdk_dynamodb::Client;
 use kcl_multilang::asynchronous::{current_thread_runtime, AsyncProcessor, AsyncRecordProcessor};
 use kcl_multilang::logging::{LogConfig, LogFile, LogFormat};
 use kcl_multilang::{
-    run_stdio_with, BoxError, Checkpointer, ErrorPolicy, InitializeInput, ProcessRecordsInput,
-    Record,
+    run_stdio_with, BoxError, Checkpointer, ErrorPolicy, InitializeInput, Position,
+    ProcessRecordsInput, Record, RetryPolicy,
 };
 
 /// Items per `BatchWriteItem` request: DynamoDB's limit.
@@ -57,6 +60,10 @@ const ITEM_OVERHEAD: usize = 1024;
 
 struct Sink {
     client: Client,
+    /// The sink's own log: diagnostics only (the table is where records are kept), flushed
+    /// once per batch so that its lines reach the file (and CloudWatch) as they happen.
+    log: LogFile,
+    log_failed: bool,
     table: String,
     shard: String,
     concurrency: usize,
@@ -65,6 +72,12 @@ struct Sink {
     /// the items in the table).
     written: u64,
     batches: u64,
+    /// How often to checkpoint: each checkpoint is a write to the lease table, and after a
+    /// crash at most this much is written again (overwriting itself).
+    checkpoint_interval: Duration,
+    last_checkpoint: Instant,
+    /// The last written batch's largest position, not checkpointed yet.
+    pending: Option<Position>,
 }
 
 /// The item key: unique per record, the same on every delivery of it.
@@ -142,6 +155,37 @@ fn unprocessed_backoff(round: u32) -> Duration {
 }
 
 impl Sink {
+    /// Checkpoints at the last written batch, if it is not checkpointed yet, retrying
+    /// throttling as the sample processor does.
+    fn checkpoint_pending(&mut self, checkpointer: &mut Checkpointer<'_>) -> Result<(), BoxError> {
+        let Some(position) = self.pending.take() else {
+            return Ok(());
+        };
+        tracing::info!(
+            "shard {}: checkpointing at {}/{}",
+            self.shard,
+            position.sequence_number,
+            position.sub_sequence_number
+        );
+        self.flush_log();
+        checkpointer.checkpoint_with_retry(Some(&position), &RetryPolicy::default())?;
+        self.last_checkpoint = Instant::now();
+        Ok(())
+    }
+
+    /// Writes what is buffered to the log file, including what the run loop logged about a
+    /// failed attempt before this one. A log that cannot be written does not stop the
+    /// sink: it says so on stderr (the daemon's log) once.
+    fn flush_log(&mut self) {
+        if let Err(e) = self.log.flush() {
+            if !std::mem::replace(&mut self.log_failed, true) {
+                eprintln!(
+                    "dynamodb_sink: the log file cannot be written, carrying on without it: {e}"
+                );
+            }
+        }
+    }
+
     /// Writes one request's items, again and again for those DynamoDB leaves unprocessed.
     async fn write_chunk(
         client: Client,
@@ -220,6 +264,7 @@ impl AsyncRecordProcessor for Sink {
     async fn initialize(&mut self, input: &InitializeInput) -> Result<(), BoxError> {
         self.shard.clone_from(&input.shard_id);
         tracing::info!("writing shard {} into table {}", self.shard, self.table);
+        self.flush_log();
         Ok(())
     }
 
@@ -228,23 +273,31 @@ impl AsyncRecordProcessor for Sink {
         input: &ProcessRecordsInput<'_>,
         checkpointer: &mut Checkpointer<'_>,
     ) -> Result<(), BoxError> {
-        let Some((sequence, sub_sequence)) = input.largest else {
-            return Ok(());
-        };
-        let before = self.written;
-        self.write_all(input.records).await?;
-        self.batches += 1;
-        tracing::info!(
-            "shard {}: wrote {} items; checkpointing at {sequence}/{sub_sequence}",
-            self.shard,
-            self.written - before
-        );
-        checkpointer.checkpoint_at(sequence, sub_sequence)?;
+        self.flush_log();
+        if let Some((sequence, sub_sequence)) = input.largest {
+            let before = self.written;
+            self.write_all(input.records).await?;
+            self.batches += 1;
+            self.pending = Some(Position::new(sequence, sub_sequence));
+            tracing::info!(
+                "shard {}: wrote {} items up to {sequence}/{sub_sequence}",
+                self.shard,
+                self.written - before
+            );
+        }
+        // Empty batches come too when the daemon sends them
+        // (callProcessRecordsEvenForEmptyRecordList): a quiet shard's last writes are then
+        // checkpointed on time.
+        if self.last_checkpoint.elapsed() >= self.checkpoint_interval {
+            self.checkpoint_pending(checkpointer)?;
+        }
+        self.flush_log();
         Ok(())
     }
 
     async fn lease_lost(&mut self) -> Result<(), BoxError> {
         tracing::info!("shard {}: lease lost", self.shard);
+        self.flush_log();
         Ok(())
     }
 
@@ -252,9 +305,11 @@ impl AsyncRecordProcessor for Sink {
         &mut self,
         checkpointer: &mut Checkpointer<'_>,
     ) -> Result<(), BoxError> {
-        // Every batch was checkpointed once written; this repeats the last checkpoint, so
-        // that a lease handed over starts its new owner exactly there.
-        checkpointer.checkpoint()?;
+        // Everything delivered was written (a batch that failed stopped the process before
+        // this), so the lease can end at the last batch; a lease handed over starts its new
+        // owner exactly there.
+        self.checkpoint_pending(checkpointer)?;
+        self.flush_log();
         Ok(())
     }
 }
@@ -284,6 +339,7 @@ fn run() -> Result<i32, BoxError> {
         .ok_or("SINK_TABLE is not set: name the DynamoDB table to write to")?;
     let concurrency: usize = env_or("SINK_CONCURRENCY", 4)?;
     let unprocessed_attempts: u32 = env_or("SINK_UNPROCESSED_ATTEMPTS", 8)?;
+    let checkpoint_seconds: u64 = env_or("CHECKPOINT_INTERVAL_SECONDS", 60)?;
     let policy = ErrorPolicy::from_env(log_path.parent().unwrap_or(Path::new("")))?;
 
     let runtime = current_thread_runtime()?;
@@ -301,12 +357,17 @@ fn run() -> Result<i32, BoxError> {
         runtime,
         Sink {
             client,
+            log: log.clone(),
+            log_failed: false,
             table,
             shard: String::new(),
             concurrency: concurrency.max(1),
             unprocessed_attempts: unprocessed_attempts.max(1),
             written: 0,
             batches: 0,
+            checkpoint_interval: Duration::from_secs(checkpoint_seconds),
+            last_checkpoint: Instant::now(),
+            pending: None,
         },
     );
     let outcome = run_stdio_with(&mut processor, policy);

@@ -11,9 +11,15 @@
   local_aws.py update-shard-count STREAM N UpdateShardCount to N (UNIFORM_SCALING), wait until ACTIVE
   local_aws.py merge-shards STREAM N       MergeShards of adjacent open shards, pair by pair in hash-key
                                            order, until N are open; waits until ACTIVE after each merge
+  local_aws.py create-sink-table NAME      a table for examples/dynamodb_sink (string key "id", on demand);
+                                           waits until ACTIVE
+  local_aws.py delete-table NAME           delete a table and wait until it is gone
+  local_aws.py sink-items NAME             examples/dynamodb_sink's items, one JSON object per line (data as
+                                           data_b64), sorted by id
 
 Endpoints come from KINESIS_ENDPOINT / DYNAMODB_ENDPOINT (default 127.0.0.1:4568 / :4569).
 """
+import base64
 import json
 import os
 import sys
@@ -138,6 +144,51 @@ def leases(app):
               f'checkpoint={lease.get("checkpoint")}:{lease.get("checkpointSubSequenceNumber", "0")}')
 
 
+def create_sink_table(name):
+    d = dynamodb()
+    try:
+        d.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                       AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                       KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+    except d.exceptions.ResourceInUseException:
+        pass
+    d.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.5, "MaxAttempts": 120})
+
+
+def delete_table(name):
+    d = dynamodb()
+    try:
+        d.delete_table(TableName=name)
+    except d.exceptions.ResourceNotFoundException:
+        return
+    d.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig={"Delay": 0.5, "MaxAttempts": 120})
+
+
+def sink_items(name):
+    d = dynamodb()
+    items, key = [], None
+    while True:
+        kw = {"TableName": name, "ConsistentRead": True}
+        if key:
+            kw["ExclusiveStartKey"] = key
+        page = d.scan(**kw)
+        items += page["Items"]
+        key = page.get("LastEvaluatedKey")
+        if not key:
+            break
+    for item in sorted(items, key=lambda i: i["id"]["S"]):
+        out = {}
+        for attr, value in item.items():
+            (kind, v), = value.items()
+            if kind == "B":
+                out["data_b64" if attr == "data" else attr] = base64.b64encode(v).decode("ascii")
+            elif kind == "N":
+                out[attr] = int(v)
+            else:
+                out[attr] = v
+        print(json.dumps(out, sort_keys=True))
+
+
 def shards(stream):
     for shard in list_shards(kinesis(), stream):
         print(shard["ShardId"])
@@ -193,7 +244,9 @@ def merge_shards(stream, target):
 
 COMMANDS = {"create-stream": (create_stream, 2), "seed-leases": (seed_leases, 2), "scan": (scan, 1), "leases": (leases, 1),
             "shards": (shards, 1), "consumers": (consumers, 1), "shard-list": (shard_list, 1),
-            "update-shard-count": (update_shard_count, 2), "merge-shards": (merge_shards, 2)}
+            "update-shard-count": (update_shard_count, 2), "merge-shards": (merge_shards, 2),
+            "create-sink-table": (create_sink_table, 1), "delete-table": (delete_table, 1),
+            "sink-items": (sink_items, 1)}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS or len(sys.argv) - 2 != COMMANDS[sys.argv[1]][1]:

@@ -25,6 +25,17 @@ with what record_processor logged, and with the KCL lease table.
       once, with its data, and nothing else is; no *.part file is left. With --scan, each shard's lease
       checkpoint is the position of the last line of its newest published file.
 
+  e2e_check.py ddb-sink --records R.jsonl... --items ITEMS.jsonl [--lost R.jsonl...] [--log LOG...]
+               [--scan SCAN.jsonl] [--quiet]
+      examples/dynamodb_sink: every record of R is an item of ITEMS (local_aws.py sink-items) exactly
+      once, under the key <shard>/<sequence>/<sub-sequence>, with its data; no item is anything else
+      (records of --lost were in a table since deleted: their items may be there or not). With --log,
+      the sink's "wrote N items" lines give the writes, and the re-deliveries the keys absorbed (writes
+      - items) are printed, and --min-rewritten N requires at least N. With --scan, every lease is checkpointed at its shard's last record put.
+  e2e_check.py checkpoints-held --before SCAN.jsonl --during SCAN.jsonl...
+      No lease's checkpoint in any DURING scan differs from its checkpoint in BEFORE: while the sink's
+      writes fail, nothing past the last written record is checkpointed.
+
   e2e_check.py handoff --records R.jsonl... --from-log LOG --to-log LOG [--quiet]
       KCL 3.x graceful lease handoff from the worker of --from-log to the one of --to-log: at least one
       shard went, in the first worker's log, through "shutdown requested" -> its checkpoint -> "lease of
@@ -406,6 +417,92 @@ def cmd_sink(a):
     return 0 if ok else 1
 
 
+WROTE = re.compile(r"shard (\S+): wrote (\d+) items up to")
+
+
+def cmd_ddb_sink(a):
+    want = records_by_key(a.records)
+    lost = records_by_key(a.lost or [])
+    items = read_records([a.items])
+    msgs, ok = [], True
+    seen = defaultdict(int)
+    by_data = defaultdict(list)
+    for item in items:
+        k = record_key(item.get("shard_id"), item.get("sequence_number"), item.get("sub_sequence_number", -1))
+        if item.get("id") != f"{k[0]}/{k[1]}/{k[2]}":
+            msgs.append(f"item {item.get('id')}: key does not match its shard/sequence/sub-sequence {k}")
+            ok = False
+        r = want.get(k)
+        if r is None:
+            if k not in lost:
+                msgs.append(f"item {item.get('id')}: no such record was put")
+                ok = False
+            continue
+        if item.get("data_b64", "") != r["data_b64"]:
+            msgs.append(f"item {item.get('id')} ({r['id']}): data differs from what was put")
+            ok = False
+        seen[k] += 1
+        by_data[r["data_b64"]].append(item["id"])
+    missing = [r["id"] for k, r in want.items() if k not in seen]
+    dups = [ids for ids in by_data.values() if len(ids) > 1]
+    if missing:
+        msgs.append(f"{len(missing)} records missing from the table: " + " ".join(missing[:20]))
+        ok = False
+    if dups:
+        msgs.append(f"{len(dups)} records in the table more than once: " + " ".join(map(str, dups[:10])))
+        ok = False
+    if a.quiet:
+        return 0 if ok else 1
+    figures = {"put": len(want), "items": len(items), "missing": len(missing), "duplicated": len(dups)}
+    if a.log:
+        writes = 0
+        for path in expand(a.log):
+            for _, msg in log_lines(path):
+                m = WROTE.search(msg)
+                if m:
+                    writes += int(m.group(2))
+        figures["item_writes"] = writes
+        figures["rewritten_by_redelivery"] = writes - len(items)
+        if a.min_rewritten is not None and writes - len(items) < a.min_rewritten:
+            msgs.append(f"only {writes - len(items)} item writes repeated a record already written; "
+                        f"expected at least {a.min_rewritten} (records delivered again)")
+            ok = False
+    if a.scan:
+        last = {}
+        for k in list(want) + list(lost):
+            p = position(k[1], k[2])
+            if k[0] not in last or p > last[k[0]]:
+                last[k[0]] = p
+        leases = {lease["leaseKey"]: lease for lease in read_scan(a.scan)}
+        for shard, p in sorted(last.items()):
+            lease = leases.get(shard, {})
+            ckpt = f'{lease.get("checkpoint")}:{lease.get("checkpointSubSequenceNumber", "0")}'
+            if ckpt != f"{p[0]}:{p[1]}":
+                msgs.append(f"{shard}: checkpoint {ckpt} != its last record put {p[0]}:{p[1]}")
+                ok = False
+    msgs.append(json.dumps(figures))
+    print("\n".join(msgs))
+    return 0 if ok else 1
+
+
+def cmd_checkpoints_held(a):
+    def checkpoints(path):
+        return {lease["leaseKey"]: (lease.get("checkpoint"), str(lease.get("checkpointSubSequenceNumber", "0")))
+                for lease in read_scan(path)}
+    before = checkpoints(a.before)
+    ok = True
+    for path in a.during:
+        for shard, ckpt in sorted(checkpoints(path).items()):
+            if ckpt != before.get(shard):
+                print(f"{os.path.basename(path)}: {shard} checkpointed at {ckpt[0]}:{ckpt[1]}, "
+                      f"was {before.get(shard)} when the writes began to fail")
+                ok = False
+    if ok:
+        print(f"{len(before)} leases held their checkpoints over {len(a.during)} scans: "
+              + " ".join(f"{s}={c[0]}:{c[1]}" for s, c in sorted(before.items())))
+    return 0 if ok else 1
+
+
 def cmd_handoff(a):
     records = read_records(a.records)
     want = {render(base64.b64decode(r["data_b64"])): r for r in records}
@@ -647,6 +744,17 @@ def main():
     si.add_argument("--sink-dir", required=True)
     si.add_argument("--scan")
     si.add_argument("--quiet", action="store_true")
+    dd = sub.add_parser("ddb-sink")
+    dd.add_argument("--records", nargs="+", required=True)
+    dd.add_argument("--items", required=True)
+    dd.add_argument("--lost", nargs="+")
+    dd.add_argument("--log", nargs="+")
+    dd.add_argument("--scan")
+    dd.add_argument("--min-rewritten", type=int)
+    dd.add_argument("--quiet", action="store_true")
+    ch = sub.add_parser("checkpoints-held")
+    ch.add_argument("--before", required=True)
+    ch.add_argument("--during", nargs="+", required=True)
     ho = sub.add_parser("handoff")
     ho.add_argument("--records", nargs="+", required=True)
     ho.add_argument("--from-log", required=True)
@@ -668,7 +776,8 @@ def main():
     a = ap.parse_args()
     sys.exit({"delivered": cmd_delivered, "leases": cmd_leases, "initialized": cmd_initialized,
               "owners": cmd_owners, "counted": cmd_counted, "sink": cmd_sink, "handoff": cmd_handoff,
-              "reshard": cmd_reshard, "api-actions": cmd_api_actions}[a.cmd](a))
+              "reshard": cmd_reshard, "api-actions": cmd_api_actions, "ddb-sink": cmd_ddb_sink,
+              "checkpoints-held": cmd_checkpoints_held}[a.cmd](a))
 
 
 if __name__ == "__main__":

@@ -32,16 +32,24 @@
 #      SHARD_END, the child shards processed, per key every record put before a reshard logged before
 #      every record put after it. FANOUT: a known emulator limit while probe_fanout_reshard.py shows
 #      kinesis-mock not ending a closed shard's subscription (reported, neither passed nor failed)
+#  11. ddbsink (FANOUT only): examples/dynamodb_sink writes every record as an item of a DynamoDB table
+#      (moto, the lease table's emulator) through the AWS SDK for Rust: every record put is in the table
+#      exactly once, also across a kill -9 of the worker's process group mid-stream, before its first
+#      checkpoint, and a restart that delivers those records again;
+#      with the table deleted (every write fails) no lease's checkpoint moves, and once the table is
+#      back every record put meanwhile is written, and each lease ends at its shard's last record
 # Installs what is missing itself (scripts/local-stack.sh install, scripts/build-release.sh). The last line is
 # "N passed, M failed"; the exit status is non-zero if anything failed.
 #
-# Environment: E2E_MODES ("FANOUT POLLING"), E2E_CASES ("basic takeover dies examples handoff reshard"),
+# Environment: E2E_MODES ("FANOUT POLLING"), E2E_CASES ("basic takeover dies examples handoff reshard ddbsink"),
 #   E2E_COMPAT_CASES ("basic"; "" skips the KCL 2.5.8 run), E2E_COMPAT_MODES (E2E_MODES),
 #   E2E_KCL_JARS_SOURCE (maven: the locked KCL 3.x, failing if Maven Central cannot deliver it),
 #   E2E_UPDATE_API_ACTIONS=1 (write the recorded operations to deploy/kcl-api-actions.json), E2E_KINESIS_PORT (14568),
 #   E2E_KINESIS_TLS_PORT (14567), E2E_DYNAMODB_PORT (14569), E2E_JAVA_OPTS, E2E_KEEP=1 (keep the work
 #   directory), LOCAL_STACK_HOME, SKIP_BUILD=1, RUN_SH (the run.sh under test), RECORD_PROCESSOR_BIN,
 #   E2E_EXAMPLES_DIR (built examples; default target/ship/examples, built unless SKIP_BUILD=1),
+#   E2E_DYNAMODB_SINK_BIN (default target/release/examples/dynamodb_sink, built with the
+#   dynamodb-example feature unless SKIP_BUILD=1),
 #   E2E_RESHARD_FANOUT=run (run "reshard" in FANOUT mode even while the probe shows the emulator's limit).
 # The binaries are the statically linked ones the image ships (target/ship, scripts/build-release.sh).
 set -euo pipefail
@@ -60,13 +68,15 @@ BIN="${RECORD_PROCESSOR_BIN:-$REPO/target/ship/record_processor}"
 PY="$LOCAL_STACK_HOME/venv/bin/python"
 CHECK="$REPO/tests/e2e/e2e_check.py"
 MODES="${E2E_MODES:-FANOUT POLLING}"
-CASES="${E2E_CASES:-basic takeover dies examples handoff reshard}"
+ALL_CASES="basic takeover dies examples handoff reshard ddbsink"
+CASES="${E2E_CASES:-$ALL_CASES}"
 COMPAT_CASES="${E2E_COMPAT_CASES-basic}"
 COMPAT_MODES="${E2E_COMPAT_MODES:-$MODES}"
 JARS_MAIN="${JARS_DIR:-$REPO/jars}"
 JARS_COMPAT="$LOCAL_STACK_HOME/jars-kcl2"
 API_ACTIONS="$REPO/deploy/kcl-api-actions.json"
 EXAMPLES_DIR="${E2E_EXAMPLES_DIR:-$REPO/target/ship/examples}"
+DDB_SINK_BIN="${E2E_DYNAMODB_SINK_BIN:-$REPO/target/release/examples/dynamodb_sink}"
 SUITE_ID="$(date +%Y%m%d-%H%M%S)"
 SUITE_WORK="$LOCAL_STACK_HOME/e2e/$SUITE_ID"
 # per daemon version (set by run_cases): its work directory, jars, version and a tag for names
@@ -549,6 +559,117 @@ examples_batching_sink() {
     sink_check --records "${recs[@]}" --sink-dir "$sink" --scan "$d/scan.jsonl"
 }
 
+# ------------------------------------------------------------------ case: ddbsink (test 11)
+# examples/dynamodb_sink under the daemon, writing to a table of the lease table's moto. The retry
+# policy is set to outlast the outage of part 3 (250 ms doubling, up to a minute, 1000 attempts), as a
+# user expecting outages would set it; with the default policy the worker would stop and restart.
+ddb_check() { "$PY" "$CHECK" ddb-sink "$@"; }
+ddb_has() { # ddb_has TABLE ITEMS_OUT CHECK_ARGS...: scan TABLE into ITEMS_OUT, then the quiet check
+  local table="$1" out="$2"
+  shift 2
+  aws sink-items "$table" >"$out" 2>/dev/null && ddb_check --quiet --items "$out" "$@"
+}
+ddb_first() { # ddb_first TABLE ITEMS_OUT RECORDS N OTHERS...: RECORDS has N records and the first N are
+  # items (any item of RECORDS and OTHERS may be there)
+  local table="$1" out="$2" recs="$3" n="$4"
+  shift 4
+  head -n "$n" "$recs" >"$recs.head" 2>/dev/null || return 1
+  [[ "$(wc -l <"$recs.head")" -ge "$n" ]] && ddb_has "$table" "$out" --records "$recs.head" --lost "$recs" "$@"
+}
+case_ddbsink() {
+  local mode="$1" m s="e2e-ddb-${1,,}-$RUN_ID" d="$WORK/ddb-${1,,}" t0 pgid i
+  m="${mode,,}"
+  if [[ "$mode" != FANOUT ]]; then
+    log "[$mode] ddbsink: run in FANOUT mode only (it tests the sink and the library, not the retrieval mode)"
+    return
+  fi
+  if [[ ! -x "$DDB_SINK_BIN" ]]; then
+    fail_now "[$mode] 11. dynamodb_sink example built ($DDB_SINK_BIN not found)"
+    return
+  fi
+  mkdir -p "$d"
+  local table="$s-sink" w="ddb-$m" items="$d/items.jsonl" sinklog="$d/dynamodb_sink.log"
+  new_stream "$s" 2
+  aws create-sink-table "$table"
+  local env=(STREAM_NAME="$s" APPLICATION_NAME="$s" KCL_retrievalMode="$mode" KCL_workerId=e2e-w1
+    KCL_failoverTimeMillis=3000 KCL_executableName="$DDB_SINK_BIN" SINK_TABLE="$table"
+    AWS_ENDPOINT_URL_DYNAMODB="$DYNAMODB_ENDPOINT" SINK_LOG="$sinklog"
+    ON_ERROR=retry ERROR_RETRIES=1000 ERROR_BACKOFF_MS=250)
+
+  # 1. a backlog of every kind of record (KPL aggregates too: sub-sequence numbers in the keys)
+  put "$s" "$d/A.jsonl" "D$m" --mode mix --count 8 --agg-records 3
+  t0="$(date +%s)"
+  # Worker 1 checkpoints every 30 s, so the kill below comes before its first checkpoint and the
+  # restart delivers everything again: every record is then written twice, into the same item.
+  start_worker "$w-1" "${env[@]}" CHECKPOINT_INTERVAL_SECONDS=30
+  if wait_until 120 ddb_has "$table" "$items" --records "$d/A.jsonl"; then
+    log "[$mode] dynamodb_sink: the backlog is in the table $(secs_since "$t0")s after run.sh started"
+  fi
+  check "[$mode] 11. dynamodb_sink: every record put before the start is an item, exactly once, with its data" \
+    ddb_check --items "$items" --records "$d/A.jsonl"
+
+  # 2. kill -9 of the worker's process group while records keep coming, then a restart
+  "$PY" "$REPO/scripts/producer.py" --stream "$s" --prefix "E$m" --records-out "$d/B.jsonl" \
+    --mode text --count 4 --every 0.5 --duration 240 >/dev/null 2>>"$WORK/producer.log" &
+  PRODUCER_PID=$!
+  wait_until 30 ddb_first "$table" "$items" "$d/B.jsonl" 40 "$d/A.jsonl" || true
+  pgid="$(worker_pid "$w-1")"
+  log "[$mode] kill -9 of the sink worker's process group ($pgid: $(session_pids "$pgid" | tr '\n' ' '))"
+  kill -KILL -- "-$pgid"
+  { wait "$pgid"; } 2>/dev/null || true
+  kill_session_leftovers "$pgid"
+  sleep 3
+  t0="$(date +%s)"
+  # Worker 2 checkpoints every 10 s: what it writes last is checkpointed by the SIGTERM's shutdown.
+  start_worker "$w-2" "${env[@]}" CHECKPOINT_INTERVAL_SECONDS=10
+  wait_until 90 has_lines 4 'writing shard' "$sinklog" || true
+  sleep 5
+  stop_pid "$PRODUCER_PID" producer.py 10 producer || true
+  PRODUCER_PID=""
+  if wait_until 120 ddb_has "$table" "$items" --records "$d/A.jsonl" "$d/B.jsonl"; then
+    log "[$mode] dynamodb_sink: after the restart every record is in the table $(secs_since "$t0")s after run.sh started again"
+  fi
+  check "[$mode] 11. dynamodb_sink: kill -9 mid-stream and a restart: records delivered again, yet every record put is an item exactly once, none missing" \
+    ddb_check --items "$items" --records "$d/A.jsonl" "$d/B.jsonl" --log "$sinklog" --min-rewritten 1
+
+  # 3. the table deleted: every BatchWriteItem fails (ResourceNotFoundException) until it is back
+  sleep 2 # the last batch's checkpoint follows its write
+  aws scan "$s" >"$d/scan-before.jsonl"
+  aws delete-table "$table"
+  put "$s" "$d/C.jsonl" "F$m" --mode text --count 24
+  local during=()
+  for i in 1 2 3 4 5 6; do
+    sleep 2
+    aws scan "$s" >"$d/scan-during-$i.jsonl"
+    during+=("$d/scan-during-$i.jsonl")
+  done
+  check "[$mode] 11. dynamodb_sink: with the table gone, the writes fail (ResourceNotFoundException in the sink's log)" \
+    grep -m1 'ResourceNotFoundException' "$sinklog"
+  check "[$mode] 11. dynamodb_sink: while the writes fail, no lease's checkpoint moves past the last written record" \
+    "$PY" "$CHECK" checkpoints-held --before "$d/scan-before.jsonl" --during "${during[@]}"
+  aws create-sink-table "$table"
+  t0="$(date +%s)"
+  if wait_until 90 ddb_has "$table" "$items" --records "$d/C.jsonl" --lost "$d/A.jsonl" "$d/B.jsonl"; then
+    log "[$mode] dynamodb_sink: the records put during the outage are in the new table $(secs_since "$t0")s after it was created"
+  fi
+  check "[$mode] 11. dynamodb_sink: once the table is back, every record put meanwhile is an item exactly once" \
+    ddb_check --items "$items" --records "$d/C.jsonl" --lost "$d/A.jsonl" "$d/B.jsonl"
+
+  t0="$(date +%s)"
+  kill -TERM "$(worker_pid "$w-2")"
+  if wait_exit "$w-2" 30; then
+    check "[$mode] 11. dynamodb_sink: SIGTERM: run.sh exits within 30 s ($(secs_since "$t0")s, status $EXIT_STATUS)" true
+  else
+    check "[$mode] 11. dynamodb_sink: SIGTERM: run.sh exits within 30 s" false
+    stop_worker "$w-2" 10 || true
+  fi
+  aws scan "$s" >"$d/scan-end.jsonl"
+  aws sink-items "$table" >"$items"
+  check "[$mode] 11. dynamodb_sink: each lease ends checkpointed at its shard's last record" \
+    ddb_check --items "$items" --records "$d/C.jsonl" --lost "$d/A.jsonl" "$d/B.jsonl" --scan "$d/scan-end.jsonl"
+  aws delete-table "$table" || true
+}
+
 # ------------------------------------------------------------------ case: handoff (test 8, KCL 3.x)
 # KCL 3.x moves leases from a loaded worker to an idle one by graceful handoff. Worker 1 takes all four
 # leases while a producer puts records steadily; worker 2 joins, and the leader's assignment moves some
@@ -758,6 +879,11 @@ fi
 if [[ " $CASES " == *" examples "* && " $MODES " == *" FANOUT "* && -z "${E2E_EXAMPLES_DIR:-}" && "${SKIP_BUILD:-0}" != 1 ]]; then
   "$REPO/scripts/build-release.sh" --examples >/dev/null || die "scripts/build-release.sh --examples failed"
 fi
+if [[ " $CASES " == *" ddbsink "* && " $MODES " == *" FANOUT "* && -z "${E2E_DYNAMODB_SINK_BIN:-}" && "${SKIP_BUILD:-0}" != 1 ]]; then
+  # A plain release build (not the static one the image ships): the sink runs on this machine only.
+  (cd "$REPO" && cargo build --release --locked --features dynamodb-example --example dynamodb_sink) >/dev/null 2>&1 \
+    || die "cargo build --release --features dynamodb-example --example dynamodb_sink failed"
+fi
 "$STACK" up
 # check-properties must know every property the daemon's configuration bean has, read from the jars
 # themselves (java.beans introspection of MultiLangDaemonConfiguration), for each daemon we run.
@@ -788,7 +914,7 @@ if [[ -f "$main_work/api-calls.txt" ]]; then
   fi
   log "KCL $KCL_VERSION called: $(tr -d ' \n' <"$SUITE_WORK/api-actions.json")"
   # Only the whole suite calls every operation (fan-out and polling, handoff, shutdown).
-  if [[ "$MODES" == "FANOUT POLLING" && "$CASES" == "basic takeover dies examples handoff reshard" ]]; then
+  if [[ "$MODES" == "FANOUT POLLING" && "$CASES" == "$ALL_CASES" ]]; then
     check "9. the AWS API operations the daemon called are exactly those of deploy/kcl-api-actions.json (the task role's list)" \
       "$PY" "$CHECK" api-actions --calls "$main_work/api-calls.txt" --expect "$API_ACTIONS"
   fi
