@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (the README's second line; CI runs exactly this).
-#   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings)
-#   2. cargo test: unit tests over byte buffers, process tests over real pipes; again with the Rust of
-#      Cargo.toml's rust-version; the SIMD differential tests, on a CPU without AVX-512 also under an
+#   1. formatting and lints (cargo fmt --check, cargo clippy -D warnings, with and without the async
+#      feature and the DynamoDB example)
+#   2. cargo test: unit tests over byte buffers, process tests over real pipes, the async adapter; again
+#      with the Rust of Cargo.toml's rust-version; the SIMD differential tests, on a CPU without AVX-512 also under an
 #      emulated Ice Lake (scripts/avx512-emulated.sh)
 #   3. the container's scripts (set_properties.sh, run.sh, Dockerfile lint, shellcheck)
 #   4. the deployment: cfn-lint, checkov and the tests of deploy/consumer.yaml (tests/deploy/run.sh)
@@ -45,6 +46,11 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
+# The async feature and examples/dynamodb_sink (the AWS SDK for DynamoDB), off by default. Not for
+# arm64 below: the SDK's TLS library compiles C, which would need the arm64 C toolchain here.
+step "cargo clippy --all-targets --features dynamodb-example -- -D warnings (the async feature, the DynamoDB example)"
+cargo clippy --all-targets --locked --features dynamodb-example -- -D warnings
+
 # The arm64 (Graviton) image runs the portable code paths, which an x86_64 build never compiles.
 ARM=aarch64-unknown-linux-gnu
 step "cargo clippy --target $ARM --all-targets -- -D warnings (the arm64 image's code paths)"
@@ -54,8 +60,9 @@ else
   printf 'SKIPPED: the Rust target %s could not be installed (rustup target add failed, see above), so the arm64 code paths were not checked\n' "$ARM"
 fi
 
-step "cargo doc -D warnings (the library and the binary)"
+step "cargo doc -D warnings (the library and the binary; again with the async feature)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet --features async
 
 step "cargo clippy on bench/ (its own workspace: the driver, the floor, the stage benchmark)"
 CARGO_TARGET_DIR="$ROOT/.local/bench/target" \
@@ -63,6 +70,9 @@ CARGO_TARGET_DIR="$ROOT/.local/bench/target" \
 
 step "cargo test"
 cargo test --locked
+
+step "cargo test --features dynamodb-example: the async adapter over byte buffers, the DynamoDB example's unit tests"
+cargo test --locked --features dynamodb-example --test asynchronous --example dynamodb_sink
 
 # Cargo.toml's rust-version is a promise to library users (their cargo trusts it): build and test
 # with that toolchain too, in a target directory of its own so the two builds do not evict each other.
@@ -72,6 +82,8 @@ MSRV="$(sed -n 's/^rust-version *= *"\([0-9.]*\)".*/\1/p' Cargo.toml)"
 step "cargo +$MSRV test (Cargo.toml's rust-version: the oldest Rust the library promises to build with)"
 rustup run "$MSRV" rustc --version > /dev/null 2>&1 || rustup toolchain install "$MSRV" --profile minimal
 CARGO_TARGET_DIR="$ROOT/target/msrv" cargo "+$MSRV" test --locked
+# The async feature promises the same Rust (the DynamoDB example needs the SDK's newer minimum).
+CARGO_TARGET_DIR="$ROOT/target/msrv" cargo "+$MSRV" test --locked --features async --test asynchronous
 
 step "cargo test --features force-portable (the portable kernels, which arm64 runs)"
 cargo test --locked --features force-portable --lib --test process --test runtime

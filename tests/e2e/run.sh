@@ -571,10 +571,10 @@ ddb_has() { # ddb_has TABLE ITEMS_OUT CHECK_ARGS...: scan TABLE into ITEMS_OUT, 
 }
 ddb_first() { # ddb_first TABLE ITEMS_OUT RECORDS N OTHERS...: RECORDS has N records and the first N are
   # items (any item of RECORDS and OTHERS may be there)
-  local table="$1" out="$2" recs="$3" n="$4"
+  local table="$1" out="$2" rfile="$3" n="$4"
   shift 4
-  head -n "$n" "$recs" >"$recs.head" 2>/dev/null || return 1
-  [[ "$(wc -l <"$recs.head")" -ge "$n" ]] && ddb_has "$table" "$out" --records "$recs.head" --lost "$recs" "$@"
+  head -n "$n" "$rfile" >"$rfile.head" 2>/dev/null || return 1
+  [[ "$(wc -l <"$rfile.head")" -ge "$n" ]] && ddb_has "$table" "$out" --records "$rfile.head" --lost "$rfile" "$@"
 }
 case_ddbsink() {
   local mode="$1" m s="e2e-ddb-${1,,}-$RUN_ID" d="$WORK/ddb-${1,,}" t0 pgid i

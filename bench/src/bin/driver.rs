@@ -10,10 +10,13 @@
 //! Usage:
 //!   kcl-bench-driver [--quick] [--runs N] [--runs-of NAME=N] [--workloads a,b,..] [--out FILE]
 //!                    [--tmp-root DIR] [--timeout-s S] [--write-chunk BYTES]
+//!                    [--custom PER_BATCH:BATCHES]
 //!                    --proc NAME=COMMAND LINE [--proc ...]
 //!   kcl-bench-driver --dump DIR [--quick] [--workloads a,b,..]
 //!     writes each workload's initialize and processRecords lines to DIR/<name>.jsonl
 //!     (the input of bench/stage.py) and one JSON summary line per workload to stdout
+//! --custom adds the workload "custom": BATCHES batches of PER_BATCH records of 200 B
+//! (bench/dynamodb-sink.sh sizes it to what an emulated table takes in a run).
 //! The command line is split on runs of spaces (like the daemon's
 //! ProcessBuilder); `{tmp}` is replaced by a fresh per-run directory, which
 //! is measured (bytes written) and deleted after the run.
@@ -482,7 +485,7 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: kcl-bench-driver [--quick] [--runs N] [--workloads a,b] [--out FILE] [--tmp-root DIR] [--timeout-s S] [--write-chunk BYTES] [--runs-of NAME=N] --proc NAME=CMD ... | --dump DIR [--quick] [--workloads a,b]"
+        "usage: kcl-bench-driver [--quick] [--runs N] [--workloads a,b] [--out FILE] [--tmp-root DIR] [--timeout-s S] [--write-chunk BYTES] [--runs-of NAME=N] [--custom PER_BATCH:BATCHES] --proc NAME=CMD ... | --dump DIR [--quick] [--workloads a,b]"
     );
     std::process::exit(2);
 }
@@ -499,6 +502,7 @@ fn main() {
     let mut caps: Vec<(String, usize)> = Vec::new();
     // Only write each workload's messages to DIR/<workload>.jsonl, for bench/stage.py.
     let mut dump: Option<PathBuf> = None;
+    let mut custom: Option<Workload> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -516,6 +520,17 @@ fn main() {
             }
             "--dump" => dump = Some(args.next().map(PathBuf::from).unwrap_or_else(|| usage())),
             "--out" => out = args.next().map(PathBuf::from),
+            "--custom" => {
+                let spec = args.next().unwrap_or_else(|| usage());
+                let (per_batch, batches) = spec.split_once(':').unwrap_or_else(|| usage());
+                custom = Some(Workload {
+                    name: "custom",
+                    body_bytes: 200,
+                    per_batch: per_batch.parse().ok().unwrap_or_else(|| usage()),
+                    batches: batches.parse().ok().unwrap_or_else(|| usage()),
+                    kpl_run: 1,
+                });
+            }
             "--tmp-root" => tmp_root = args.next().map(PathBuf::from).unwrap_or_else(|| usage()),
             "--write-chunk" => WRITE_CHUNK.store(
                 args.next()
@@ -576,7 +591,9 @@ fn main() {
     }
     let runs = runs.unwrap_or(if quick { 3 } else { 5 });
     let mut all: Vec<Value> = Vec::new();
-    for w in workloads(quick) {
+    let mut chosen = workloads(quick);
+    chosen.extend(custom);
+    for w in chosen {
         if let Some(o) = &only {
             if !o.iter().any(|n| n == w.name) {
                 continue;
