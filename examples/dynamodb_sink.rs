@@ -453,4 +453,232 @@ mod tests {
             assert!(d >= base / 2 && d <= base, "round {round}: {d} ms");
         }
     }
+
+    /// A stand-in for DynamoDB on loopback, speaking its JSON protocol over HTTP/1.1: each
+    /// `BatchWriteItem` is answered by `answer(n, items)` (n counts requests from 0; `items`
+    /// are the request's put items), which gives the status and the JSON body. Returns the
+    /// endpoint and the item counts of the requests it saw.
+    fn fake_dynamodb(
+        answer: fn(usize, &[serde_json::Value]) -> (u16, serde_json::Value),
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<usize>>>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut writer = stream;
+                    loop {
+                        let mut length = 0usize;
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let l = line.trim_end();
+                            if l.is_empty() {
+                                break;
+                            }
+                            if let Some((name, value)) = l.split_once(':') {
+                                if name.eq_ignore_ascii_case("content-length") {
+                                    length = value.trim().parse().unwrap();
+                                }
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        reader.read_exact(&mut body).unwrap();
+                        let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                        let (_, writes) = request["RequestItems"]
+                            .as_object()
+                            .unwrap()
+                            .iter()
+                            .next()
+                            .unwrap();
+                        let items: Vec<serde_json::Value> = writes
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|w| w["PutRequest"]["Item"].clone())
+                            .collect();
+                        let n = {
+                            let mut log = log.lock().unwrap();
+                            log.push(items.len());
+                            log.len() - 1
+                        };
+                        let (status, reply) = answer(n, &items);
+                        let reply = reply.to_string();
+                        let head = format!(
+                            "HTTP/1.1 {status} X\r\nContent-Type: application/x-amz-json-1.0\r\n\
+                             Content-Length: {}\r\n\r\n",
+                            reply.len()
+                        );
+                        writer.write_all(head.as_bytes()).unwrap();
+                        writer.write_all(reply.as_bytes()).unwrap();
+                    }
+                });
+            }
+        });
+        (endpoint, seen)
+    }
+
+    fn sink_against(endpoint: &str, dir: &Path) -> Sink {
+        use aws_sdk_dynamodb::config::retry::RetryConfig;
+        use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(2)
+                    .with_initial_backoff(Duration::from_millis(1)),
+            )
+            .build();
+        Sink {
+            client: Client::from_conf(config),
+            log: LogFile::open(&LogConfig {
+                path: dir.join("sink.log"),
+                max_bytes: 1 << 20,
+                backups: 1,
+                format: LogFormat::Text,
+                level: tracing::Level::INFO,
+            })
+            .unwrap(),
+            log_failed: false,
+            table: "t".into(),
+            shard: "shardId-000000000000".into(),
+            concurrency: 4,
+            unprocessed_attempts: 8,
+            written: 0,
+            batches: 0,
+            checkpoint_interval: Duration::ZERO,
+            last_checkpoint: Instant::now(),
+            pending: None,
+        }
+    }
+
+    fn records(n: usize) -> (Vec<Vec<u8>>, Vec<String>) {
+        let data = (0..n).map(|i| format!("r{i}").into_bytes()).collect();
+        let seqs = (0..n).map(|i| format!("{}", 1000 + i)).collect();
+        (data, seqs)
+    }
+
+    fn batch<'a>(data: &'a [Vec<u8>], seqs: &'a [String]) -> Vec<Record<'a>> {
+        data.iter()
+            .zip(seqs)
+            .map(|(d, s)| Record {
+                data: d,
+                partition_key: Cow::Borrowed("pk"),
+                sequence_number: Cow::Borrowed(s.as_str()),
+                sub_sequence_number: 0,
+                approximate_arrival_timestamp: None,
+            })
+            .collect()
+    }
+
+    /// Every item but the first comes back unprocessed, in every answer: each round writes
+    /// one more, so a request of n items takes n rounds.
+    fn one_at_a_time(_: usize, items: &[serde_json::Value]) -> (u16, serde_json::Value) {
+        let left: Vec<_> = items[1..]
+            .iter()
+            .map(|i| serde_json::json!({"PutRequest": {"Item": i}}))
+            .collect();
+        let unprocessed = if left.is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::json!({"t": left})
+        };
+        (200, serde_json::json!({"UnprocessedItems": unprocessed}))
+    }
+
+    #[test]
+    fn a_batch_goes_in_requests_of_25_and_unprocessed_items_are_sent_again_until_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (endpoint, seen) = fake_dynamodb(one_at_a_time);
+        let mut sink = sink_against(&endpoint, dir.path());
+        sink.unprocessed_attempts = 30;
+        let (data, seqs) = records(53);
+        let runtime = current_thread_runtime().unwrap();
+        // Backoff is real: keep the rounds few by making the requests small.
+        runtime
+            .block_on(sink.write_all(&batch(&data[..3], &seqs[..3])))
+            .unwrap();
+        assert_eq!(*seen.lock().unwrap(), [3, 2, 1]);
+        assert_eq!(sink.written, 3);
+
+        seen.lock().unwrap().clear();
+        let (endpoint, seen) = fake_dynamodb(|_, _| (200, serde_json::json!({})));
+        sink = Sink {
+            written: 0,
+            ..sink_against(&endpoint, dir.path())
+        };
+        runtime
+            .block_on(sink.write_all(&batch(&data, &seqs)))
+            .unwrap();
+        let mut sizes = seen.lock().unwrap().clone();
+        sizes.sort_unstable();
+        assert_eq!(sizes, [3, 25, 25]);
+        assert_eq!(sink.written, 53);
+    }
+
+    #[test]
+    fn items_still_unprocessed_after_their_rounds_fail_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (endpoint, seen) = fake_dynamodb(|_, items| {
+            let all: Vec<_> = items
+                .iter()
+                .map(|i| serde_json::json!({"PutRequest": {"Item": i}}))
+                .collect();
+            (200, serde_json::json!({"UnprocessedItems": {"t": all}}))
+        });
+        let mut sink = sink_against(&endpoint, dir.path());
+        sink.unprocessed_attempts = 3;
+        let (data, seqs) = records(2);
+        let runtime = current_thread_runtime().unwrap();
+        let err = runtime
+            .block_on(sink.write_all(&batch(&data, &seqs)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("2 of 2 items still unprocessed after 3 rounds"),
+            "{err}"
+        );
+        assert_eq!(*seen.lock().unwrap(), [2, 2, 2]);
+        assert_eq!(sink.written, 0);
+    }
+
+    #[test]
+    fn throttling_that_outlasts_the_sdk_retries_fails_the_batch_with_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let (endpoint, seen) = fake_dynamodb(|_, _| {
+            (
+                400,
+                serde_json::json!({
+                    "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                    "message": "slow down"
+                }),
+            )
+        });
+        let mut sink = sink_against(&endpoint, dir.path());
+        let (data, seqs) = records(1);
+        let runtime = current_thread_runtime().unwrap();
+        let err = runtime
+            .block_on(sink.write_all(&batch(&data, &seqs)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ProvisionedThroughputExceededException") && err.contains("slow down"),
+            "{err}"
+        );
+        // The SDK retried it (2 attempts as configured here; 3 by default), then gave up.
+        assert_eq!(*seen.lock().unwrap(), [1, 1]);
+        assert_eq!(sink.written, 0);
+    }
 }
