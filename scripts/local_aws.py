@@ -114,19 +114,23 @@ def seed_leases(app, stream):
     print(json.dumps({"table": app, "seeded": seeded, "already_there": kept}))
 
 
-def scan(app):
+def scan_all(table):
+    """Every item of a table (a consistent scan, page by page)."""
     d = dynamodb()
     items, key = [], None
     while True:
-        kw = {"TableName": app, "ConsistentRead": True}
+        kw = {"TableName": table, "ConsistentRead": True}
         if key:
             kw["ExclusiveStartKey"] = key
         page = d.scan(**kw)
         items += page["Items"]
         key = page.get("LastEvaluatedKey")
         if not key:
-            break
-    for item in sorted(items, key=lambda i: i["leaseKey"]["S"]):
+            return items
+
+
+def scan(app):
+    for item in sorted(scan_all(app), key=lambda i: i["leaseKey"]["S"]):
         print(json.dumps({name: next(iter(value.values())) for name, value in item.items()}, sort_keys=True))
 
 
@@ -165,18 +169,7 @@ def delete_table(name):
 
 
 def sink_items(name):
-    d = dynamodb()
-    items, key = [], None
-    while True:
-        kw = {"TableName": name, "ConsistentRead": True}
-        if key:
-            kw["ExclusiveStartKey"] = key
-        page = d.scan(**kw)
-        items += page["Items"]
-        key = page.get("LastEvaluatedKey")
-        if not key:
-            break
-    for item in sorted(items, key=lambda i: i["id"]["S"]):
+    for item in sorted(scan_all(name), key=lambda i: i["id"]["S"]):
         out = {}
         for attr, value in item.items():
             (kind, v), = value.items()

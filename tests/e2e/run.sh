@@ -182,6 +182,20 @@ cleanup() {
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
+# sigterm_exits WORKER LABEL: SIGTERM to WORKER's run.sh, checked to exit within 30 s (LABEL starts the
+# check's name); if it does not, it is stopped the hard way.
+sigterm_exits() {
+  local w="$1" label="$2" t0
+  t0="$(date +%s)"
+  kill -TERM "$(worker_pid "$w")"
+  if wait_exit "$w" 30; then
+    check "$label SIGTERM: run.sh exits within 30 s ($(secs_since "$t0")s, status $EXIT_STATUS)" true
+  else
+    check "$label SIGTERM: run.sh exits within 30 s" false
+    stop_worker "$w" 10 || true
+  fi
+}
+
 # ------------------------------------------------------------------ helpers
 put() { # put STREAM RECORDS_FILE PREFIX [producer args]: put records, append them to RECORDS_FILE
   local stream="$1" out="$2" prefix="$3"
@@ -284,14 +298,7 @@ case_basic() {
 
   # 2. graceful shutdown
   pids="$(session_pids "$(worker_pid "$w1")" | tr '\n' ' ')"
-  t0="$(date +%s)"
-  kill -TERM "$(worker_pid "$w1")"
-  if wait_exit "$w1" 30; then
-    check "[$mode] 2. SIGTERM: run.sh exits within 30 s ($(secs_since "$t0")s, status $EXIT_STATUS)" true
-  else
-    check "[$mode] 2. SIGTERM: run.sh exits within 30 s" false
-    stop_worker "$w1" 10 || true
-  fi
+  sigterm_exits "$w1" "[$mode] 2."
   check "[$mode] 2. every processor got shutdownRequested" has_lines 2 'shutdown requested for shard' "$l1"
   check "[$mode] 6. health after run.sh stopped: exit 1, daemon not running, no shard held" \
     health_down "$state1"
@@ -499,14 +506,7 @@ examples_json_counter() {
   check "[$mode] 7. json_counter, ON_ERROR=skip: the poison's whole batch is in the dead-letter file with its error, the rest counted, nothing lost" \
     counted --records "${recs[@]}" --poison "$d/P.jsonl" --dead-letter "$dead" --counter-log "$clog" --not-dead "$d/C.jsonl"
 
-  t0="$(date +%s)"
-  kill -TERM "$(worker_pid "$w")"
-  if wait_exit "$w" 30; then
-    check "[$mode] 7. json_counter: SIGTERM: run.sh exits within 30 s ($(secs_since "$t0")s, status $EXIT_STATUS)" true
-  else
-    check "[$mode] 7. json_counter: SIGTERM: run.sh exits within 30 s" false
-    stop_worker "$w" 10 || true
-  fi
+  sigterm_exits "$w" "[$mode] 7. json_counter:"
   aws scan "$s" >"$d/scan.jsonl"
   check "[$mode] 7. json_counter: every lease holds the checkpoint of its shard's last record" \
     "$PY" "$CHECK" leases --scan "$d/scan.jsonl" --records "${recs[@]}"
@@ -546,14 +546,7 @@ examples_batching_sink() {
   wait_until 30 sink_check --quiet --records "${recs[@]}" --sink-dir "$sink" || true
   check "[$mode] 7. batching_sink: every record is published while it runs (by size, and the last short batch by age)" \
     sink_check --records "${recs[@]}" --sink-dir "$sink"
-  t0="$(date +%s)"
-  kill -TERM "$(worker_pid "$w")"
-  if wait_exit "$w" 30; then
-    check "[$mode] 7. batching_sink: SIGTERM: run.sh exits within 30 s ($(secs_since "$t0")s, status $EXIT_STATUS)" true
-  else
-    check "[$mode] 7. batching_sink: SIGTERM: run.sh exits within 30 s" false
-    stop_worker "$w" 10 || true
-  fi
+  sigterm_exits "$w" "[$mode] 7. batching_sink:"
   aws scan "$s" >"$d/scan.jsonl"
   check "[$mode] 7. batching_sink: every record published exactly once, no *.part left, each lease checkpointed at the last line of its newest file" \
     sink_check --records "${recs[@]}" --sink-dir "$sink" --scan "$d/scan.jsonl"
@@ -655,14 +648,7 @@ case_ddbsink() {
   check "[$mode] 11. dynamodb_sink: once the table is back, every record put meanwhile is an item exactly once" \
     ddb_check --items "$items" --records "$d/C.jsonl" --lost "$d/A.jsonl" "$d/B.jsonl"
 
-  t0="$(date +%s)"
-  kill -TERM "$(worker_pid "$w-2")"
-  if wait_exit "$w-2" 30; then
-    check "[$mode] 11. dynamodb_sink: SIGTERM: run.sh exits within 30 s ($(secs_since "$t0")s, status $EXIT_STATUS)" true
-  else
-    check "[$mode] 11. dynamodb_sink: SIGTERM: run.sh exits within 30 s" false
-    stop_worker "$w-2" 10 || true
-  fi
+  sigterm_exits "$w-2" "[$mode] 11. dynamodb_sink:"
   aws scan "$s" >"$d/scan-end.jsonl"
   aws sink-items "$table" >"$items"
   check "[$mode] 11. dynamodb_sink: each lease ends checkpointed at its shard's last record" \
