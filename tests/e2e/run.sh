@@ -35,8 +35,8 @@
 #  11. ddbsink (FANOUT only): examples/dynamodb_sink writes every record as an item of a DynamoDB table
 #      (moto, the lease table's emulator) through the AWS SDK for Rust: every record put is in the table
 #      exactly once, also across a kill -9 of the worker's process group mid-stream, before its first
-#      checkpoint, and a restart that delivers those records again;
-#      with the table deleted (every write fails) no lease's checkpoint moves, and once the table is
+#      checkpoint, and a restart that delivers those records again; each lease checkpointed at its
+#      shard's last written record, then with the table deleted (every write fails) no checkpoint moves, and once the table is
 #      back every record put meanwhile is written, and each lease ends at its shard's last record
 # Installs what is missing itself (scripts/local-stack.sh install, scripts/build-release.sh). The last line is
 # "N passed, M failed"; the exit status is non-zero if anything failed.
@@ -562,6 +562,12 @@ ddb_has() { # ddb_has TABLE ITEMS_OUT CHECK_ARGS...: scan TABLE into ITEMS_OUT, 
   shift 2
   aws sink-items "$table" >"$out" 2>/dev/null && ddb_check --quiet --items "$out" "$@"
 }
+leases_at_last() { # leases_at_last STREAM SCAN_OUT RECORDS...: scan the lease table into SCAN_OUT; every
+  # lease is checkpointed at the last record of RECORDS put into its shard
+  local stream="$1" out="$2"
+  shift 2
+  aws scan "$stream" >"$out" && "$PY" "$CHECK" leases --scan "$out" --records "$@"
+}
 ddb_first() { # ddb_first TABLE ITEMS_OUT RECORDS N OTHERS...: RECORDS has N records and the first N are
   # items (any item of RECORDS and OTHERS may be there)
   local table="$1" out="$2" rfile="$3" n="$4"
@@ -570,7 +576,7 @@ ddb_first() { # ddb_first TABLE ITEMS_OUT RECORDS N OTHERS...: RECORDS has N rec
   [[ "$(wc -l <"$rfile.head")" -ge "$n" ]] && ddb_has "$table" "$out" --records "$rfile.head" --lost "$rfile" "$@"
 }
 case_ddbsink() {
-  local mode="$1" m s="e2e-ddb-${1,,}-$RUN_ID" d="$WORK/ddb-${1,,}" t0 pgid i
+  local mode="$1" m s="e2e-ddb-${1,,}-$RUN_ID" d="$WORK/ddb-${1,,}" t0 t_init pgid i
   m="${mode,,}"
   if [[ "$mode" != FANOUT ]]; then
     log "[$mode] ddbsink: run in FANOUT mode only (it tests the sink and the library, not the retrieval mode)"
@@ -616,6 +622,7 @@ case_ddbsink() {
   # Worker 2 checkpoints every 10 s: what it writes last is checkpointed by the SIGTERM's shutdown.
   start_worker "$w-2" "${env[@]}" CHECKPOINT_INTERVAL_SECONDS=10
   wait_until 90 has_lines 4 'writing shard' "$sinklog" || true
+  t_init="$(date +%s)"
   sleep 5
   stop_pid "$PRODUCER_PID" producer.py 10 producer || true
   PRODUCER_PID=""
@@ -625,9 +632,16 @@ case_ddbsink() {
   check "[$mode] 11. dynamodb_sink: kill -9 mid-stream and a restart: records delivered again, yet every record put is an item exactly once, none missing" \
     ddb_check --items "$items" --records "$d/A.jsonl" "$d/B.jsonl" --log "$sinklog" --min-rewritten 1
 
-  # 3. the table deleted: every BatchWriteItem fails (ResourceNotFoundException) until it is back
-  sleep 2 # the last batch's checkpoint follows its write
-  aws scan "$s" >"$d/scan-before.jsonl"
+  # 3. the table deleted: every BatchWriteItem fails (ResourceNotFoundException) until it is back.
+  # First a checkpoint at each shard's last record, for the outage to hold: records put once worker
+  # 2's 10 s interval has passed are written, then checkpointed (16 records: both shards get some).
+  sleep "$((t_init + 11 > $(date +%s) ? t_init + 11 - $(date +%s) : 0))"
+  put "$s" "$d/G.jsonl" "G$m" --mode text --count 16
+  if ! wait_until 30 leases_at_last "$s" "$d/scan-before.jsonl" "$d/A.jsonl" "$d/B.jsonl" "$d/G.jsonl"; then
+    log "[$mode] dynamodb_sink: the leases are not at their shards' last records before the outage: $(aws leases "$s" | tr '\n' ' ')"
+  fi
+  check "[$mode] 11. dynamodb_sink: before the outage, each lease is checkpointed at its shard's last written record" \
+    leases_at_last "$s" "$d/scan-before.jsonl" "$d/A.jsonl" "$d/B.jsonl" "$d/G.jsonl"
   aws delete-table "$table"
   put "$s" "$d/C.jsonl" "F$m" --mode text --count 24
   local during=()
@@ -642,17 +656,17 @@ case_ddbsink() {
     "$PY" "$CHECK" checkpoints-held --before "$d/scan-before.jsonl" --during "${during[@]}"
   aws create-sink-table "$table"
   t0="$(date +%s)"
-  if wait_until 90 ddb_has "$table" "$items" --records "$d/C.jsonl" --lost "$d/A.jsonl" "$d/B.jsonl"; then
+  if wait_until 90 ddb_has "$table" "$items" --records "$d/C.jsonl" --lost "$d/A.jsonl" "$d/B.jsonl" "$d/G.jsonl"; then
     log "[$mode] dynamodb_sink: the records put during the outage are in the new table $(secs_since "$t0")s after it was created"
   fi
   check "[$mode] 11. dynamodb_sink: once the table is back, every record put meanwhile is an item exactly once" \
-    ddb_check --items "$items" --records "$d/C.jsonl" --lost "$d/A.jsonl" "$d/B.jsonl"
+    ddb_check --items "$items" --records "$d/C.jsonl" --lost "$d/A.jsonl" "$d/B.jsonl" "$d/G.jsonl"
 
   sigterm_exits "$w-2" "[$mode] 11. dynamodb_sink:"
   aws scan "$s" >"$d/scan-end.jsonl"
   aws sink-items "$table" >"$items"
   check "[$mode] 11. dynamodb_sink: each lease ends checkpointed at its shard's last record" \
-    ddb_check --items "$items" --records "$d/C.jsonl" --lost "$d/A.jsonl" "$d/B.jsonl" --scan "$d/scan-end.jsonl"
+    ddb_check --items "$items" --records "$d/C.jsonl" --lost "$d/A.jsonl" "$d/B.jsonl" "$d/G.jsonl" --scan "$d/scan-end.jsonl"
   aws delete-table "$table" || true
 }
 
