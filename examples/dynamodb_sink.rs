@@ -226,11 +226,17 @@ impl Sink {
     /// error once the requests in flight have ended.
     async fn write_all(&mut self, records: &[Record<'_>]) -> Result<(), BoxError> {
         let written_ms = now_ms();
-        let mut requests = Vec::with_capacity(records.len());
-        for record in records {
-            requests.push(put_request(&self.shard, record, written_ms)?);
-        }
-        let mut chunks = requests.chunks(BATCH_ITEMS).map(<[WriteRequest]>::to_vec);
+        let requests = records
+            .iter()
+            .map(|record| put_request(&self.shard, record, written_ms))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Owned chunks, moved into their tasks: copying them (`chunks().to_vec()`) would copy
+        // every item, payload included, a second time.
+        let mut left = requests.into_iter();
+        let mut chunks = std::iter::from_fn(|| {
+            let chunk: Vec<WriteRequest> = left.by_ref().take(BATCH_ITEMS).collect();
+            (!chunk.is_empty()).then_some(chunk)
+        });
         let mut in_flight = tokio::task::JoinSet::new();
         let mut first_error: Option<BoxError> = None;
         loop {
