@@ -76,16 +76,21 @@ def create_stream(name, shards):
     sys.exit(f"stream {name} did not become ACTIVE within 60 s")
 
 
+def create_table(d, name, key):
+    """An on-demand table with the string hash key KEY, unless it exists already (not waited for)."""
+    try:
+        d.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                       AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                       KeySchema=[{"AttributeName": key, "KeyType": "HASH"}])
+    except d.exceptions.ResourceInUseException:
+        pass
+
+
 def seed_leases(app, stream):
     """Write what the KCL's first shard sync would write, so a fresh application skips the cold start:
     the lease table (hash key leaseKey) and, per open shard, an unowned lease at TRIM_HORIZON."""
     d, k = dynamodb(), kinesis()
-    try:
-        d.create_table(TableName=app, BillingMode="PAY_PER_REQUEST",
-                       AttributeDefinitions=[{"AttributeName": "leaseKey", "AttributeType": "S"}],
-                       KeySchema=[{"AttributeName": "leaseKey", "KeyType": "HASH"}])
-    except d.exceptions.ResourceInUseException:
-        pass
+    create_table(d, app, "leaseKey")
     deadline = time.time() + 30
     while d.describe_table(TableName=app)["Table"]["TableStatus"] != "ACTIVE":
         if time.time() > deadline:
@@ -150,12 +155,7 @@ def leases(app):
 
 def create_sink_table(name):
     d = dynamodb()
-    try:
-        d.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                       AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                       KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
-    except d.exceptions.ResourceInUseException:
-        pass
+    create_table(d, name, "id")
     d.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.5, "MaxAttempts": 120})
 
 
