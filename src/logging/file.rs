@@ -195,9 +195,41 @@ impl Inner {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let size = self.follow_renames()?;
         if self.max_bytes > 0 && size > 0 && size + total as u64 > self.max_bytes {
-            self.rotate()?;
+            self.rotate_once(total as u64)?;
         }
         write_parts(&mut self.file, parts)
+    }
+
+    /// Rotates the file unless another writer did while this one waited its turn. Every
+    /// child of the daemon writes the same file and finds it full at about the same moment;
+    /// two rotations interleaved would rename a fresh file over the generation the other
+    /// just made, and its lines with it. So they take turns, through an advisory lock on
+    /// the file being rotated (no lock file, no file descriptor more), and whoever comes
+    /// second finds the path naming a new file and only follows it.
+    ///
+    /// A file system without locks (`flock` failing) rotates as before, unguarded: a log
+    /// that rotates with a small risk beats one that stops.
+    fn rotate_once(&mut self, total: u64) -> io::Result<()> {
+        let locked = self.file.lock().is_ok();
+        let identity = self.identity;
+        let result = match fs::metadata(&self.path) {
+            Ok(now) if (now.dev(), now.ino()) == identity => {
+                if now.len() + total > self.max_bytes {
+                    self.rotate()
+                } else {
+                    Ok(())
+                }
+            }
+            // Rotated by another writer (or gone): write to what the path names now.
+            _ => self.reopen(),
+        };
+        // The lock goes with the old file when a rotation or a reopen replaced it; it is
+        // released here when the file is still this one (nothing to do, or a step failed),
+        // or every other writer would wait for it for good.
+        if locked && self.identity == identity {
+            let _ = self.file.unlock();
+        }
+        result
     }
 
     /// Writes one line of at least [`DIRECT_BYTES`](super::DIRECT_BYTES), `prefix` then

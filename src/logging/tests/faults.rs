@@ -187,6 +187,27 @@ fn a_rotation_that_fails_poisons_the_file() {
     assert!(log.flush().unwrap_err().is_earlier());
     assert_eq!(fs::read_to_string(&path).unwrap(), format!("{first}\n"));
     assert!(!dir.path().join("test.log.1").exists());
+    // The failed rotation let go of the lock writers take turns by (see `rotate_once`):
+    // another child of the daemon can still rotate the file, instead of waiting for good.
+    fs::File::open(&path)
+        .unwrap()
+        .try_lock()
+        .expect("the rotation's lock released after it failed");
+    let other = LogFile::open(&LogConfig {
+        path: path.clone(),
+        max_bytes: 50,
+        backups: 2,
+        format: LogFormat::Text,
+        level: Level::INFO,
+    })
+    .unwrap();
+    other.write_line("another child's line").unwrap();
+    other.flush().unwrap();
+    assert_eq!(
+        fs::read_to_string(dir.path().join("test.log.1")).unwrap(),
+        format!("{first}\n")
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), "another child's line\n");
 }
 
 #[test]
