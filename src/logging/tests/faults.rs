@@ -155,14 +155,14 @@ fn a_large_line_that_fails_poisons_the_file() {
 fn a_rotation_that_fails_poisons_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("test.log");
-    let log = LogFile::open(&LogConfig {
+    let config = LogConfig {
         path: path.clone(),
         max_bytes: 50,
         backups: 2,
         format: LogFormat::Text,
         level: Level::INFO,
-    })
-    .unwrap();
+    };
+    let log = LogFile::open(&config).unwrap();
     // The oldest backup's name is taken by a directory: removing it fails (EISDIR), as
     // any step of a rotation can fail, and for root too.
     let oldest = dir.path().join("test.log.2");
@@ -193,14 +193,7 @@ fn a_rotation_that_fails_poisons_the_file() {
         .unwrap()
         .try_lock()
         .expect("the rotation's lock released after it failed");
-    let other = LogFile::open(&LogConfig {
-        path: path.clone(),
-        max_bytes: 50,
-        backups: 2,
-        format: LogFormat::Text,
-        level: Level::INFO,
-    })
-    .unwrap();
+    let other = LogFile::open(&config).unwrap();
     other.write_line("another child's line").unwrap();
     other.flush().unwrap();
     assert_eq!(
