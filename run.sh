@@ -232,7 +232,11 @@ while [[ -z "$status" ]]; do
       kill -TERM "$daemon_pid" 2> /dev/null || true
     fi
   elif (( ! trapped )); then
-    status=$rc   # nothing left to wait for: cannot happen, but never loop on it
+    # No job left for `wait -n`: bash can reap the daemon while a trap runs (seen after a second
+    # signal's SIGKILL), and then `wait -n` returns 127. `wait PID` still has its status.
+    rc=0
+    wait "$daemon_pid" 2> /dev/null || rc=$?
+    (( trapped )) || status=$rc
   fi
 done
 
