@@ -16,6 +16,10 @@
 #   JARS_DIR [$APP_HOME/jars]   PROPERTIES_TEMPLATE [$APP_HOME/properties/record_processor.properties]
 #   PROPERTIES_FILE [$APP_HOME/record_processor.properties]   LOGBACK_CONFIG [$APP_HOME/logback/logback.xml]
 #   LOG_DIR [$APP_HOME/logs]   JAVA [java]   JAVA_OPTS [] (split on whitespace)
+#   CDS_ARCHIVE [$APP_HOME/cds/daemon.jsa]  a class-data-sharing archive of the daemon's start
+#     (scripts/make-cds-archive.sh; the image has one): if the file exists and JAVA_OPTS names no
+#     -XX:SharedArchiveFile, -XX:ArchiveClassesAtExit or -Xshare, -XX:SharedArchiveFile=<it> is added, so
+#     the archive stays in use when JAVA_OPTS is replaced; CDS_ARCHIVE= (empty) turns it off
 #   RECORD_PROCESSOR_STATE_DIR [$LOG_DIR/state]  the daemon's PID and each processor's heartbeat, for
 #                                                `record_processor health` (the image's HEALTHCHECK)
 #   CHECK_PROPERTIES [1]   1: check the rendered file with `record_processor check-properties` before the
@@ -61,6 +65,10 @@ log() { printf '[run.sh %s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 read -r -a java_opts <<< "$JAVA_OPTS"
+CDS_ARCHIVE="${CDS_ARCHIVE-$APP_HOME/cds/daemon.jsa}"
+if [[ -n "$CDS_ARCHIVE" && -f "$CDS_ARCHIVE" && ! "$JAVA_OPTS" =~ (SharedArchiveFile|ArchiveClassesAtExit|-Xshare) ]]; then
+  java_opts+=("-XX:SharedArchiveFile=$CDS_ARCHIVE")
+fi
 java_cmd=("$JAVA" "${java_opts[@]}" -Dfile.encoding=UTF-8 -cp "$JARS_DIR/*" "$MAIN_CLASS"
   --properties-file "$PROPERTIES_FILE" --log-configuration "$LOGBACK_CONFIG")
 

@@ -458,6 +458,35 @@ expected_pc="$(printf '%q ' "$fakejava" -Xmx64m -Dx=y -Dfile.encoding=UTF-8 -cp 
   software.amazon.kinesis.multilang.MultiLangDaemon --properties-file "$tmp/pc.properties" --log-configuration /l.xml)"
 check "--print-command prints the java command and exits 0" test "$pc_rc" -eq 0 -a "$pc_out" = "${expected_pc% }"
 check "--print-command starts nothing and writes nothing" test ! -e "$tmp/pc.properties"
+# The class-data-sharing archive (CDS_ARCHIVE): added when the file exists and JAVA_OPTS leaves CDS alone.
+mkdir -p "$tmp/cds"
+printf 'archive' > "$tmp/cds/daemon.jsa"
+cds_cmd() { # cds_cmd [VAR=value...]: run.sh --print-command with an archive at $tmp/cds/daemon.jsa
+  env -i PATH="$PATH" JAVA="$fakejava" JARS_DIR="$tmp/jars3" PROPERTIES_FILE="$tmp/pc.properties" \
+    LOGBACK_CONFIG=/l.xml CDS_ARCHIVE="$tmp/cds/daemon.jsa" "$@" "$repo/run.sh" --print-command 2> /dev/null
+}
+expected_cds="$(printf '%q ' "$fakejava" -Xmx64m "-XX:SharedArchiveFile=$tmp/cds/daemon.jsa" -Dfile.encoding=UTF-8 \
+  -cp "$tmp/jars3/*" software.amazon.kinesis.multilang.MultiLangDaemon --properties-file "$tmp/pc.properties" \
+  --log-configuration /l.xml)"
+check "CDS_ARCHIVE names a file: -XX:SharedArchiveFile=<it> follows JAVA_OPTS" \
+  test "$(cds_cmd JAVA_OPTS=-Xmx64m)" = "${expected_cds% }"
+no_cds() { # no_cds JAVA_OPTS [VAR=value...]: the command is JAVA_OPTS' own, no archive added
+  local opts=() want
+  read -r -a opts <<< "$1"
+  want="$(printf '%q ' "$fakejava" "${opts[@]}" -Dfile.encoding=UTF-8 -cp "$tmp/jars3/*" \
+    software.amazon.kinesis.multilang.MultiLangDaemon --properties-file "$tmp/pc.properties" --log-configuration /l.xml)"
+  shift
+  [[ "$(cds_cmd JAVA_OPTS="${opts[*]}" "$@")" == "${want% }" ]]
+}
+own_archive_kept() {
+  no_cds "-Xmx64m -XX:SharedArchiveFile=/x.jsa" && no_cds "-XX:ArchiveClassesAtExit=/y.jsa" && no_cds "-Xshare:off -Xmx64m"
+}
+check "CDS_ARCHIVE with JAVA_OPTS that choose their own archive or -Xshare: not added" own_archive_kept
+no_archive() { no_cds -Xmx64m CDS_ARCHIVE= && no_cds -Xmx64m CDS_ARCHIVE="$tmp/cds/none.jsa"; }
+check "CDS_ARCHIVE= (empty) or a missing file: no archive" no_archive
+check "CDS_ARCHIVE unset: \$APP_HOME/cds/daemon.jsa, the image's" \
+  test "$(env -i PATH="$PATH" JAVA="$fakejava" APP_HOME="$tmp" JARS_DIR="$tmp/jars3" PROPERTIES_FILE="$tmp/pc.properties" \
+    LOGBACK_CONFIG=/l.xml "$repo/run.sh" --print-command 2> /dev/null | grep -c -F -- "-XX:SharedArchiveFile=$tmp/cds/daemon.jsa")" = 1
 pc_err="$(env -i PATH="$PATH" JAVA="$fakejava" PROPERTIES_FILE="$tmp/pc.properties" "$repo/run.sh" --print-command 2>&1 > /dev/null)"
 check "--print-command without REGION etc.: stderr says the file is not rendered yet and how to render it" \
   test -n "$(contains "$pc_err" "$tmp/pc.properties" && contains "$pc_err" "does not exist yet" \

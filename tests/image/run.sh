@@ -9,20 +9,22 @@
 #      .local/image/builder-storage), where the bases are one manifest list under DEBIAN_IMAGE's name
 #   3. the image for this machine's architecture: buildah build --format docker --layers (the docker
 #      format keeps the HEALTHCHECK), loaded into podman; its size as stored and compressed as pushed,
-#      its layers
+#      its layers; its class-data-sharing archive (/app/cds/daemon.jsa) mapped by its JVM (-Xshare:on)
 #   4. the image run as deploy/consumer.yaml's task definition runs it, against kinesis-mock and moto on the
 #      host (--network host): read-only root (no tmpfs either), the image's own user, the task's
 #      environment, /app/logs a volume owned as ECS copies it, /app/run the image's anonymous volume:
 #      - every record put (text, JSON, unicode, control characters, non-UTF-8, 1 MB, KPL aggregates)
 #        is in the container's log stream (podman logs, what awslogs sends) and in /app/logs, whole, once
 #      - `record_processor health` through podman exec: exit 0, the daemon running, every shard ok
+#      - the daemon started with -XX:SharedArchiveFile=/app/cds/daemon.jsa and no CDS warning
 #      - podman stop -t <the task's stopTimeout>: a graceful shutdown within it, the exit status
 #        docs/container.md states (143), no process of the container left, every lease checkpointed at
 #        its shard's last record
 #      - a second container on the same lease table starts at those checkpoints and re-delivers nothing
 #   5. the image for the other architecture (arm64 on an amd64 machine): the same Dockerfile, the Rust
 #      binary cross-compiled on this machine, the runtime stage under qemu (binfmt_misc); then, under
-#      qemu, java -version, record_processor --version and a short protocol session into the binary.
+#      qemu, java -version, its CDS archive (-Xshare:on), record_processor --version and a short protocol
+#      session into the binary.
 #      SKIPPED, with the reason, only where binfmt_misc or qemu cannot be had.
 # Each step's wall time is printed; the last line is "N passed, M failed" (exit status 1 if any failed).
 #
@@ -295,6 +297,10 @@ log "PASS: the Dockerfile builds for linux/$HOST_ARCH"
 report_image "$HOST_ARCH" | tee "$WORK/report-$HOST_ARCH.txt"
 check "the image keeps its HEALTHCHECK (docker format): record_processor health" \
   bash -c "podman image inspect --format '{{json .Config.Healthcheck}}' '$IMAGE:test-$HOST_ARCH' | grep -F '/app/bin/record_processor'"
+# -Xshare:on: the JVM refuses to start unless it can map the archive (recorded for this JVM, these jars).
+check "the class-data-sharing archive fits the image's JVM and classpath (java -Xshare:on)" \
+  podman run --rm --network none --no-healthcheck --entrypoint java "$IMAGE:test-$HOST_ARCH" \
+    -Xshare:on -XX:SharedArchiveFile=/app/cds/daemon.jsa -cp '/app/jars/*' -version
 
 if [[ "${IMAGE_BUILD_ONLY:-0}" == 1 ]]; then
   log "IMAGE_BUILD_ONLY=1: $IMAGE:test-$HOST_ARCH built; nothing run"
@@ -445,6 +451,16 @@ else
 fi
 check "the container runs as the image's user ($TASK_USER)" whoami_ok "$c1"
 check "podman exec $c1 record_processor health: exit 0, the daemon running, every shard ok" health_ok "$c1"
+cds_in_use() { # cds_in_use NAME: the daemon was given the image's archive, and the JVM said nothing against it
+  local args stdout
+  args="$(podman top "$1" args | grep -F 'MultiLangDaemon' || true)"
+  echo "daemon: $args"
+  grep -qF -- '-XX:SharedArchiveFile=/app/cds/daemon.jsa' <<<"$args" || { echo "no -XX:SharedArchiveFile"; return 1; }
+  stdout="$(container_log "$1")"
+  if grep -F '[cds]' "$stdout"; then echo "the JVM's CDS messages above (an archive it could not use)"; return 1; fi
+}
+check "the daemon starts with the image's class-data-sharing archive (-XX:SharedArchiveFile=/app/cds/daemon.jsa), no CDS warning in the log stream" \
+  cds_in_use "$c1"
 put "$STREAM" "$WORK/B.jsonl" B --mode mix --count 3 --agg-records 4
 wait_until 60 delivered --quiet --records "$WORK/A.jsonl" "$WORK/B.jsonl" --logs "$WORK/$c1/logs/record_processor.log" || true
 sleep 1 # the follower copies the last lines to stdout
@@ -537,6 +553,8 @@ for arch in "${QEMU_ARCHES[@]}"; do
   t="$(date +%s)"
   check "$arch image under qemu: the machine is $(qemu_name "$arch")" machine_is "$arch"
   check "$arch image under qemu: java -version" qemu_run "$arch" java -version
+  check "$arch image under qemu: the class-data-sharing archive fits its JVM and classpath (java -Xshare:on)" \
+    qemu_run "$arch" java -Xshare:on -XX:SharedArchiveFile=/app/cds/daemon.jsa -cp '/app/jars/*' -version
   check "$arch image under qemu: record_processor --version" qemu_run "$arch" /app/bin/record_processor --version
   check "$arch image under qemu: a protocol session (initialize, processRecords, shutdownRequested + checkpoint, leaseLost)" \
     protocol_session "$arch"
