@@ -170,7 +170,10 @@ java_opts() { # java_opts NAME
 }
 for v in $VARIANTS; do
   [[ "$v" =~ ^(ours|python|java):[A-Za-z0-9_]+$ ]] || die "variant '$v': want ours|python|java:OPTIONS"
-  log "variant $v: JAVA_OPTS=$(java_opts "${v#*:}")"
+  # Assigned first: a variant without its COMPARE_OPTS_<NAME> stops the run here (java_opts dies in
+  # the command substitution's subshell, which only an assignment passes on to set -e).
+  v_opts="$(java_opts "${v#*:}")"
+  log "variant $v: JAVA_OPTS=$v_opts"
 done
 
 aws() { "$PY" "$ROOT/scripts/local_aws.py" "$@"; }
