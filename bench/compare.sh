@@ -5,7 +5,7 @@
 # the JVM), against kinesis-mock and moto on the host.
 #
 #   bench/compare.sh [--variants "ours:image ours:defaults python:image java:image java:defaults"]
-#                    [--modes "FANOUT POLLING"] [--repeats 2] [--backlog 40000] [--rate-seconds 60]
+#                    [--modes "FANOUT POLLING"] [--repeats 2] [--backlog 20000] [--rate-seconds 30]
 #                    [--idle-seconds 30] [--shards 2] [--task-cpus 1] [--task-mem 2g]
 #   bench/compare.sh --smoke   each consumer once, FANOUT, small workloads (~5 min): that it all works
 #                              (scripts/test.sh runs it; its report stays in .local/bench/compare/)
@@ -50,8 +50,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VARIANTS="ours:image ours:defaults python:image java:image java:defaults"
 MODES="FANOUT POLLING"
 REPEATS=2
-BACKLOG=40000
-RATE_SECONDS=60
+# 20,000 and 30 s, as every published run: with 40,000 and 60 s the records put were not all logged 300 s
+# after the rate's end (254,178 of 335,500 on 2026-12-08; why was not looked into), so rows came out partial.
+BACKLOG=20000
+RATE_SECONDS=30
 IDLE_SECONDS=30
 SHARDS=2
 SMOKE=0
