@@ -212,16 +212,11 @@ impl Inner {
     fn rotate_once(&mut self, total: u64) -> io::Result<()> {
         let locked = self.file.lock().is_ok();
         let identity = self.identity;
-        let result = match fs::metadata(&self.path) {
-            Ok(now) if (now.dev(), now.ino()) == identity => {
-                if now.len() + total > self.max_bytes {
-                    self.rotate()
-                } else {
-                    Ok(())
-                }
-            }
+        let result = match self.size_if_path_is_ours() {
+            Some(len) if len + total > self.max_bytes => self.rotate(),
+            Some(_) => Ok(()),
             // Rotated by another writer (or gone): write to what the path names now.
-            _ => self.reopen(),
+            None => self.reopen(),
         };
         // The lock goes with the old file when a rotation or a reopen replaced it; it is
         // released here when the file is still this one (nothing to do, or a step failed),
@@ -309,13 +304,17 @@ impl Inner {
     /// is kept from when it was opened, and the path's size is the file's own while they are
     /// the same file.
     fn follow_renames(&mut self) -> io::Result<u64> {
-        if let Ok(current) = fs::metadata(&self.path) {
-            if (current.dev(), current.ino()) == self.identity {
-                return Ok(current.len());
-            }
+        if let Some(len) = self.size_if_path_is_ours() {
+            return Ok(len);
         }
         self.reopen()?;
         Ok(self.file.metadata()?.len())
+    }
+
+    /// The size of the file `path` names, if that is still the file this writer has open.
+    fn size_if_path_is_ours(&self) -> Option<u64> {
+        let current = fs::metadata(&self.path).ok()?;
+        ((current.dev(), current.ino()) == self.identity).then_some(current.len())
     }
 
     fn reopen(&mut self) -> io::Result<()> {

@@ -64,6 +64,7 @@ fn writers_rotating_the_same_file_at_once_lose_no_line() {
         level: Level::INFO,
     };
     let (writers, lines) = (4, 1_500);
+    let line = |w: usize, i: usize| format!("writer {w} line {i:05} {}", "x".repeat(i % 50));
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(writers));
     let threads: Vec<_> = (0..writers)
         .map(|w| {
@@ -73,8 +74,7 @@ fn writers_rotating_the_same_file_at_once_lose_no_line() {
                 let log = LogFile::open(&config).unwrap();
                 barrier.wait();
                 for i in 0..lines {
-                    log.write_line(&format!("writer {w} line {i:05} {}", "x".repeat(i % 50)))
-                        .unwrap();
+                    log.write_line(&line(w, i)).unwrap();
                     log.flush().unwrap();
                 }
             })
@@ -100,7 +100,7 @@ fn writers_rotating_the_same_file_at_once_lose_no_line() {
     let mut missing = 0;
     for w in 0..writers {
         for i in 0..lines {
-            let line = format!("writer {w} line {i:05} {}", "x".repeat(i % 50));
+            let line = line(w, i);
             match found.get(&line) {
                 Some(1) => {}
                 Some(n) => panic!("{line:?} is in the files {n} times"),
