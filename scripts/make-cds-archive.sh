@@ -10,8 +10,9 @@
 # the machine, so the image build (the Dockerfile runs this) needs no AWS account. The classes of the
 # record path (shard consumers, the multilang protocol) load later from the jars, as without an archive.
 #
-# The archive belongs to this JVM build and these jars: another JDK ignores it with one warning on
-# stdout and runs as without it. The placeholder credentials below reach no service (the endpoints
+# The archive belongs to this JVM build and these jars: another JDK ignores it (silently, as tried with
+# OpenJDK 17 and an archive of 21), another classpath gets one [cds] warning on stdout, and either runs
+# as without it. The placeholder credentials below reach no service (the endpoints
 # refuse the connection); they only let the SDK sign the requests it then fails to send, as it would
 # with real ones.
 #
